@@ -1,0 +1,64 @@
+# rollout-operator: every target sets up what it needs (venv, cluster binaries).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+CLUSTER := tests/cluster/cluster.sh
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv with the operator and dev tools
+
+.PHONY: lint
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+
+.PHONY: fmt
+fmt: $(STAMP) ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix operator tests
+	$(BIN)/ruff format operator tests
+
+.PHONY: unit
+unit: $(STAMP) ## Fast unit tests (no cluster)
+	$(BIN)/pytest -q tests/unit
+
+.PHONY: cluster-binaries
+cluster-binaries: ## Build (or reuse) kube-apiserver, etcd, kwok... into the cache
+	tests/cluster/build.sh
+
+.PHONY: cluster-up
+cluster-up: cluster-binaries ## Start the local kwok-based cluster (127.0.0.1 only)
+	$(CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## Stop and delete the local cluster
+	$(CLUSTER) down
+
+.PHONY: kubeconfig
+kubeconfig: ## Print the local cluster's kubeconfig path (export KUBECONFIG=$$(make -s kubeconfig))
+	@$(CLUSTER) kubeconfig
+
+.PHONY: kind-up
+kind-up: ## Create a kind cluster instead (needs Docker; not available on the CI machine)
+	$(CLUSTER) kind-up
+
+.PHONY: e2e
+e2e: $(STAMP) cluster-binaries ## End-to-end tests on the local cluster (or E2E_KUBECONFIG)
+	$(BIN)/pytest -q tests/e2e
+
+.PHONY: test
+test: lint unit e2e ## Everything CI runs: lint, types, unit and e2e tests

@@ -1,0 +1,60 @@
+"""kopf registration: watches that feed the controller, and nothing else.
+
+Only `on.event` handlers are used. They keep no per-object state, so kopf never writes
+its bookkeeping annotations or finalizers on users' workloads, ConfigMaps and Secrets,
+nor on Rollouts; progress and retries live in the controller's work queue instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from .controller import Controller
+from .names import GROUP, PLURAL, VERSION, WORKLOAD_PLURALS
+
+
+def build_registry(controller: Controller) -> kopf.OperatorRegistry:
+    """A registry whose handlers forward every relevant watch event to `controller`."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.posting.enabled = False  # our Events are deliberate, not log mirrors
+        settings.batching.batch_window = 0.01  # react within milliseconds, not 100 ms
+        settings.watching.server_timeout = 600
+        await controller.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await controller.stop()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> Any:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.probe(id="queue_depth", registry=registry)
+    def queue_depth(**_: Any) -> int:
+        return len(controller.queue)
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    async def rollout_event(event: kopf.RawEvent, **_: Any) -> None:
+        controller.on_rollout(event.get("type"), event["object"])
+
+    async def workload_event(event: kopf.RawEvent, param: Any = None, **_: Any) -> None:
+        controller.on_workload(param, event.get("type"), event["object"])
+
+    async def config_event(event: kopf.RawEvent, param: Any = None, **_: Any) -> None:
+        controller.on_config(param, event.get("type"), event["object"])
+
+    for kind, plural in WORKLOAD_PLURALS.items():
+        kopf.on.event("apps", "v1", plural, param=kind, registry=registry)(workload_event)
+
+    config_kinds = {"ConfigMap": "configmaps"}
+    if controller.settings.secrets_enabled:
+        config_kinds["Secret"] = "secrets"
+    for kind, plural in config_kinds.items():
+        kopf.on.event("", "v1", plural, param=kind, registry=registry)(config_event)
+
+    return registry

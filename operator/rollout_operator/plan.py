@@ -1,0 +1,146 @@
+"""Plan the one narrow write a workload needs: container images and our restart annotation.
+
+Pure: (spec, workload, config hash, baseline) in, a Plan out. The patch touches nothing
+else, so GitOps tools see only the fields this operator owns change.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .names import RESTART_ANNOTATION
+from .spec import InvalidSpecError, RolloutSpec
+
+_CONFIG_HASH_CHARS = 16  # 64 bits: ample to tell content versions apart in an annotation
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    """One container whose image must change."""
+
+    container: str
+    old: str
+    new: str
+    init: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.container}: {self.old} -> {self.new}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the workload should look like, and the smallest change that gets it there."""
+
+    #: (container, image) the spec asks for, in spec order.
+    images: tuple[tuple[str, str], ...]
+    changes: tuple[ImageChange, ...]
+    #: The restart-annotation value to write, or None when no restart is due.
+    restart: str | None
+    #: The restart trigger in force after this plan (kept in status as the baseline).
+    trigger: str | None
+
+    @property
+    def needs_write(self) -> bool:
+        """Whether the workload must be patched at all."""
+        return bool(self.changes) or self.restart is not None
+
+    def patch(self, resource_version: str | None) -> dict[str, Any]:
+        """A strategic merge patch; `resourceVersion` makes a stale plan fail with 409."""
+        template: dict[str, Any] = {}
+        if self.restart is not None:
+            template["metadata"] = {"annotations": {RESTART_ANNOTATION: self.restart}}
+        pod: dict[str, Any] = {}
+        for field, init in (("containers", False), ("initContainers", True)):
+            items = [{"name": c.container, "image": c.new} for c in self.changes if c.init == init]
+            if items:
+                pod[field] = items
+        if pod:
+            template["spec"] = pod
+        patch: dict[str, Any] = {"spec": {"template": template}}
+        if resource_version:
+            patch["metadata"] = {"resourceVersion": resource_version}
+        return patch
+
+
+def restart_trigger(config_hash: str | None, restarted_at: str | None) -> str | None:
+    """The restart annotation's value: it changes exactly when a restart is due."""
+    parts = []
+    if config_hash:
+        parts.append(f"config={config_hash[:_CONFIG_HASH_CHARS]}")
+    if restarted_at:
+        parts.append(f"restartedAt={restarted_at}")
+    return " ".join(parts) or None
+
+
+def pod_template(workload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The workload's `spec.template` (empty when absent)."""
+    return ((workload.get("spec") or {}).get("template")) or {}
+
+
+def _current_images(workload: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
+    pod = pod_template(workload).get("spec") or {}
+    found: dict[str, tuple[str, bool]] = {}
+    for field, init in (("initContainers", True), ("containers", False)):
+        for container in pod.get(field) or []:
+            found[container["name"]] = (container.get("image", ""), init)
+    return found
+
+
+def plan_workload(
+    spec: RolloutSpec,
+    workload: Mapping[str, Any],
+    config_hash: str | None,
+    baseline: str | None,
+) -> Plan:
+    """Compare `workload` with `spec`; raise InvalidSpecError for unknown container names.
+
+    `baseline` is the restart trigger recorded in the Rollout's status. A workload that never
+    carried our annotation is adopted: its trigger becomes the baseline without a restart,
+    and only a later change of the trigger restarts it.
+    """
+    current = _current_images(workload)
+    missing = [c.name for c in spec.containers if c.name not in current]
+    if missing:
+        have = ", ".join(sorted(current)) or "none"
+        raise InvalidSpecError(
+            f"{spec.target} has no container named {', '.join(map(repr, missing))}; it has: {have}",
+            reason="ContainerNotFound",
+        )
+    images, changes = [], []
+    for wanted in spec.containers:
+        old, init = current[wanted.name]
+        new = wanted.resolve(old)
+        images.append((wanted.name, new))
+        if new != old:
+            changes.append(ImageChange(wanted.name, old, new, init))
+
+    trigger = restart_trigger(config_hash, spec.restarted_at)
+    annotations = pod_template(workload).get("metadata", {}).get("annotations") or {}
+    written = annotations.get(RESTART_ANNOTATION)
+    if written is not None:
+        due = trigger is not None and written != trigger
+    else:
+        due = trigger is not None and baseline is not None and baseline != trigger
+    return Plan(tuple(images), tuple(changes), trigger if due else None, trigger)
+
+
+def apply_plan(workload: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
+    """The workload as the apiserver will return it after `plan.patch`: generation bumped."""
+    result = copy.deepcopy(dict(workload))
+    if not plan.needs_write:
+        return result
+    template = result.setdefault("spec", {}).setdefault("template", {})
+    if plan.restart is not None:
+        annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations[RESTART_ANNOTATION] = plan.restart
+    pod = template.setdefault("spec", {})
+    for change in plan.changes:
+        for container in pod.get("initContainers" if change.init else "containers") or []:
+            if container["name"] == change.container:
+                container["image"] = change.new
+    metadata = result.setdefault("metadata", {})
+    metadata["generation"] = int(metadata.get("generation") or 0) + 1
+    return result

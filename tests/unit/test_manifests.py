@@ -1,0 +1,388 @@
+"""The kustomize tree under manifests/: render every variant and check what it grants.
+
+Rendering uses ``kubectl kustomize``: the kubectl that tests/cluster/build.sh
+builds into its cache when it is there, else the one on PATH. The tree is
+rendered from a copy of manifests/ and crds/ so that a missing CRD file (the
+operator's own, written separately) fails one test instead of all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER_DIR = REPO / "tests" / "cluster"
+CRD_FILE = REPO / "crds" / "rollout-operator.dev_rollouts.yaml"
+NAMESPACE = "rollout-operator-system"
+IMAGE = "ghcr.io/rollout-operator/rollout-operator:0.1.0"
+OPERATOR_GROUP = "rollout-operator.dev"
+
+# The default variant: (apiGroup, resource) -> verbs, exactly.
+DEFAULT_GRANTS: dict[tuple[str, str], set[str]] = {
+    (OPERATOR_GROUP, "rollouts"): {"get", "list", "watch", "patch"},
+    (OPERATOR_GROUP, "rollouts/status"): {"get", "patch"},
+    ("apps", "deployments"): {"get", "list", "watch", "patch"},
+    ("apps", "statefulsets"): {"get", "list", "watch", "patch"},
+    ("apps", "daemonsets"): {"get", "list", "watch", "patch"},
+    ("", "configmaps"): {"get", "list", "watch"},
+    ("", "events"): {"create", "patch"},
+    ("events.k8s.io", "events"): {"create", "patch"},
+    ("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"},
+}
+SECRETS_GRANT = {("", "secrets"): {"get", "list", "watch"}}
+NAMESPACED_GRANTS = {
+    key: verbs for key, verbs in DEFAULT_GRANTS.items() if key[1] != "clusterkopfpeerings"
+} | {("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"}}
+
+# Variant -> kustomization directory (relative to the copied tree).
+VARIANTS = {
+    "default": "manifests",
+    "secrets": "manifests/overlays/secrets",
+    "ha": "manifests/overlays/ha",
+    "namespaced": "manifests/overlays/namespaced",
+    # Not shipped: proves the components also fit the namespaced variant.
+    "namespaced-secrets-ha": "manifests/overlays/namespaced-secrets-ha",
+}
+COMBINED_OVERLAY = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../namespaced
+components:
+  - ../../components/secrets
+  - ../../components/ha
+"""
+
+STUB_CRD = f"""\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: rollouts.{OPERATOR_GROUP}
+spec:
+  group: {OPERATOR_GROUP}
+  scope: Namespaced
+  names: {{kind: Rollout, plural: rollouts, singular: rollout}}
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      subresources: {{status: {{}}}}
+      schema:
+        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"""
+
+
+def _cluster_kubectl() -> Path | None:
+    """The kubectl tests/cluster/build.sh would print the directory of (not building it)."""
+    versions: dict[str, str] = {}
+    for line in (CLUSTER_DIR / "versions.env").read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and not key.startswith("#"):
+            versions[key] = value.strip().strip('"')
+    cache_root = os.environ.get("ROLLOUT_OPERATOR_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rollout-operator"
+    )
+    name = (
+        f"k8s-{versions['KUBE_VERSION']}-etcd-{versions['ETCD_VERSION']}"
+        f"-kwok-{versions['KWOK_VERSION']}"
+    )
+    kubectl = Path(cache_root) / name / "bin" / "kubectl"
+    return kubectl if kubectl.is_file() and os.access(kubectl, os.X_OK) else None
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    found = _cluster_kubectl() or shutil.which("kubectl")
+    if not found:
+        pytest.skip("no kubectl (tests/cluster/build.sh builds one)")
+    return str(found)
+
+
+@pytest.fixture(scope="session")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("kustomize")
+    shutil.copytree(REPO / "manifests", root / "manifests")
+    shutil.copytree(REPO / "crds", root / "crds")
+    stub = root / "crds" / CRD_FILE.name
+    if not stub.exists():
+        stub.write_text(STUB_CRD)
+    combined = root / VARIANTS["namespaced-secrets-ha"]
+    combined.mkdir(parents=True)
+    (combined / "kustomization.yaml").write_text(COMBINED_OVERLAY)
+    return root
+
+
+@pytest.fixture(scope="session")
+def rendered(kubectl: str, tree: Path) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for variant, directory in VARIANTS.items():
+        proc = subprocess.run(
+            [kubectl, "kustomize", str(tree / directory)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert proc.returncode == 0, f"kubectl kustomize {directory}:\n{proc.stderr}"
+        out[variant] = [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+    return out
+
+
+def _of_kind(docs: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] in kinds]
+
+
+def _one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [doc for doc in _of_kind(docs, kind) if doc["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def _operator_role(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    roles = [
+        d
+        for d in _of_kind(docs, "ClusterRole", "Role")
+        if d["metadata"]["name"] == "rollout-operator"
+    ]
+    assert len(roles) == 1, [r["kind"] for r in roles]
+    return roles[0]
+
+
+def _grants(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    grants: dict[tuple[str, str], set[str]] = {}
+    for rule in role.get("rules", []):
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                grants.setdefault((group, resource), set()).update(rule.get("verbs", []))
+    return grants
+
+
+def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    deployment = _one(docs, "Deployment", "rollout-operator")
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _rules(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for role in _of_kind(docs, "ClusterRole", "Role"):
+        for rule in role.get("rules", []):
+            yield f"{role['kind']}/{role['metadata']['name']}", rule
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_no_wildcards_in_rbac(rendered: dict[str, list[dict[str, Any]]], variant: str) -> None:
+    for where, rule in _rules(rendered[variant]):
+        for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+            values = rule.get(field, [])
+            assert not any("*" in value for value in values), f"{variant}: {where} {field}"
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        ("default", DEFAULT_GRANTS),
+        ("secrets", DEFAULT_GRANTS | SECRETS_GRANT),
+        ("ha", DEFAULT_GRANTS),
+        ("namespaced", NAMESPACED_GRANTS),
+        ("namespaced-secrets-ha", NAMESPACED_GRANTS | SECRETS_GRANT),
+    ],
+)
+def test_operator_grants_are_exact(
+    rendered: dict[str, list[dict[str, Any]]],
+    variant: str,
+    expected: dict[tuple[str, str], set[str]],
+) -> None:
+    assert _grants(_operator_role(rendered[variant])) == expected
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_secrets_only_with_enable_secrets(
+    rendered: dict[str, list[dict[str, Any]]], variant: str
+) -> None:
+    docs = rendered[variant]
+    secret_rules = [where for where, rule in _rules(docs) if "secrets" in rule.get("resources", [])]
+    enabled = "--enable-secrets" in _container(docs)["args"]
+    assert enabled == ("secrets" in variant)
+    assert bool(secret_rules) == enabled, secret_rules
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_deployment_is_locked_down(rendered: dict[str, list[dict[str, Any]]], variant: str) -> None:
+    deployment = _one(rendered[variant], "Deployment", "rollout-operator")
+    pod = deployment["spec"]["template"]["spec"]
+    container = _container(rendered[variant])
+
+    assert deployment["metadata"]["namespace"] == NAMESPACE
+    assert pod["serviceAccountName"] == "rollout-operator"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["image"] == IMAGE
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert "add" not in security["capabilities"]
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert security.get("privileged", False) is False
+    for kind in ("requests", "limits"):
+        assert set(container["resources"][kind]) >= {"cpu", "memory"}, kind
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_ports_probe_and_args(rendered: dict[str, list[dict[str, Any]]], variant: str) -> None:
+    container = _container(rendered[variant])
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"metrics": 8080, "health": 8081}
+    probe = container["livenessProbe"]["httpGet"]
+    assert probe["path"] == "/healthz"
+    assert ports.get(probe["port"], probe["port"]) == 8081
+    args = container["args"]
+    assert args[0] == "run"
+    assert "--metrics-port=8080" in args
+    assert "--health-port=8081" in args
+
+
+def test_metrics_service(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["default"]
+    service = _one(docs, "Service", "rollout-operator-metrics")
+    assert service["metadata"]["namespace"] == NAMESPACE
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    pod_labels = _one(docs, "Deployment", "rollout-operator")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_namespaced_objects_live_in_the_operator_namespace(
+    rendered: dict[str, list[dict[str, Any]]], variant: str
+) -> None:
+    cluster_kinds = {"Namespace", "CustomResourceDefinition", "ClusterRole"}
+    cluster_kinds |= {"ClusterRoleBinding", "ClusterKopfPeering"}
+    for doc in rendered[variant]:
+        if doc["kind"] not in cluster_kinds:
+            assert doc["metadata"].get("namespace") == NAMESPACE, doc["metadata"]["name"]
+    for binding in _of_kind(rendered[variant], "ClusterRoleBinding", "RoleBinding"):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "rollout-operator", "namespace": NAMESPACE}
+        ]
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_crds_are_included(rendered: dict[str, list[dict[str, Any]]], variant: str) -> None:
+    names = {
+        doc["metadata"]["name"] for doc in _of_kind(rendered[variant], "CustomResourceDefinition")
+    }
+    assert names == {
+        f"rollouts.{OPERATOR_GROUP}",
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
+    }
+
+
+def test_rollout_crd_file_exists() -> None:
+    assert CRD_FILE.exists(), f"{CRD_FILE.relative_to(REPO)} is missing (kubectl apply -k fails)"
+
+
+def test_rollout_crd_renders_from_crds_dir(kubectl: str) -> None:
+    if not CRD_FILE.exists():
+        pytest.skip("crds/rollout-operator.dev_rollouts.yaml does not exist yet")
+    proc = subprocess.run(
+        [kubectl, "kustomize", str(REPO / "manifests")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    crd = next(
+        doc
+        for doc in yaml.safe_load_all(proc.stdout)
+        if doc
+        and doc["kind"] == "CustomResourceDefinition"
+        and doc["metadata"]["name"] == f"rollouts.{OPERATOR_GROUP}"
+    )
+    assert crd["spec"]["group"] == OPERATOR_GROUP
+    assert crd["spec"]["scope"] == "Namespaced"
+    assert crd["spec"]["names"]["kind"] == "Rollout"
+
+
+def test_namespaced_grants_nothing_cluster_wide(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for variant in ("namespaced", "namespaced-secrets-ha"):
+        docs = rendered[variant]
+        assert _of_kind(docs, "ClusterRoleBinding") == [], variant
+        assert _of_kind(docs, "ClusterKopfPeering") == [], variant
+        for role in _of_kind(docs, "ClusterRole"):
+            # Only the aggregated rollouts view/edit roles remain, for people.
+            groups = {group for rule in role["rules"] for group in rule["apiGroups"]}
+            assert groups == {OPERATOR_GROUP}, role["metadata"]["name"]
+            assert any(
+                key.startswith("rbac.authorization.k8s.io/aggregate-to-")
+                for key in role["metadata"].get("labels", {})
+            ), role["metadata"]["name"]
+        _one(docs, "Role", "rollout-operator")
+        _one(docs, "RoleBinding", "rollout-operator")
+        peering = _one(docs, "KopfPeering", "rollout-operator")
+        assert peering["metadata"]["namespace"] == NAMESPACE
+
+
+def test_namespaced_watches_only_its_namespace(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    container = _container(rendered["namespaced"])
+    assert "--namespace=$(POD_NAMESPACE)" in container["args"]
+    env = {item["name"]: item for item in container.get("env", [])}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    for variant in ("default", "secrets", "ha"):
+        args = _container(rendered[variant])["args"]
+        assert not any(arg.startswith("--namespace") for arg in args), variant
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_peering_only_in_ha(rendered: dict[str, list[dict[str, Any]]], variant: str) -> None:
+    docs = rendered[variant]
+    deployment = _one(docs, "Deployment", "rollout-operator")
+    args = _container(docs)["args"]
+    if variant.endswith("ha"):
+        assert deployment["spec"]["replicas"] == 2
+        assert "--peering=rollout-operator" in args
+        assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+        _one(docs, "PodDisruptionBudget", "rollout-operator")
+        peering_kind = "KopfPeering" if variant.startswith("namespaced") else "ClusterKopfPeering"
+        _one(docs, peering_kind, "rollout-operator")
+    else:
+        assert deployment["spec"]["replicas"] == 1
+        assert not any(arg.startswith("--peering") for arg in args)
+        # Standalone: never two operators at once, not even during an update.
+        assert deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_aggregated_rollout_roles(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["default"]
+    view = _one(docs, "ClusterRole", "rollout-operator-rollouts-view")
+    edit = _one(docs, "ClusterRole", "rollout-operator-rollouts-edit")
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    for label in ("aggregate-to-edit", "aggregate-to-admin"):
+        assert edit["metadata"]["labels"][f"rbac.authorization.k8s.io/{label}"] == "true"
+    assert _grants(view)[(OPERATOR_GROUP, "rollouts")] == {"get", "list", "watch"}
+    assert _grants(edit)[(OPERATOR_GROUP, "rollouts")] >= {
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+    }
+    for role in (view, edit):
+        assert all(group == OPERATOR_GROUP for group, _ in _grants(role)), role["metadata"]["name"]
