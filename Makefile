@@ -21,6 +21,26 @@ $(STAMP): pyproject.toml
 .PHONY: venv
 venv: $(STAMP) ## Create .venv with the operator and dev tools
 
+.PHONY: demo
+demo: $(STAMP) ## Local cluster + operator + the example Rollouts, rolled out before your eyes
+	hack/demo.sh
+
+.PHONY: demo-down
+demo-down: ## Stop the demo's operator and the local cluster
+	hack/demo-down.sh
+
+.PHONY: run
+run: $(STAMP) ## Run the operator against the current kube context (like `kopf run`)
+	$(BIN)/rollout-operator run $(ARGS)
+
+.PHONY: deploy
+deploy: ## Install CRD, RBAC and the operator Deployment into the current context
+	kubectl apply -k manifests/$(OVERLAY)
+
+.PHONY: undeploy
+undeploy: ## Remove what `make deploy` installed (Rollouts go with the CRD)
+	kubectl delete -k manifests/$(OVERLAY) --ignore-not-found
+
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check operator tests

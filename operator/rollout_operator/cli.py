@@ -100,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
+    if not args.verbose:
+        # kopf logs every watch event's handler at INFO: thousands of lines on a big
+        # cluster. Handler errors are WARNING and above, and still show.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings = ControllerSettings(
         secrets_enabled=args.enable_secrets,
         restart_debounce=args.restart_debounce,

@@ -205,6 +205,7 @@ class Controller:
         if decision.status is not None:
             patch = status_patch(current, decision.status)
             if patch:
+                log.debug("Status of %s/%s: %s", meta["namespace"], meta["name"], patch)
                 written = await self.kube.patch(
                     "rollouts/status",
                     rollout_status_path(meta["namespace"], meta["name"]),

@@ -13,7 +13,7 @@ from typing import Any
 
 from .confighash import combined_hash
 from .kubectl_status import Verdict, rollout_status
-from .plan import Plan, apply_plan, plan_workload
+from .plan import Plan, apply_plan, plan_workload, pod_template
 from .spec import ConfigRef, InvalidSpecError, RolloutSpec, parse_spec
 from .status import (
     PROGRESSING_REASON,
@@ -144,6 +144,29 @@ def _write_events(plan: Plan, spec: RolloutSpec, config_hash: str | None, prev: 
     return events
 
 
+def _images(workload: Mapping[str, Any], spec: RolloutSpec) -> list[dict[str, str]]:
+    """What runs after the plan: every container, and the init containers the spec names."""
+    pod = pod_template(workload).get("spec") or {}
+    named = {c.name for c in spec.containers}
+    containers = [c for c in pod.get("initContainers") or [] if c["name"] in named]
+    containers += pod.get("containers") or []
+    return [{"container": c["name"], "image": c.get("image", "")} for c in containers]
+
+
+def _unobserved_foreign_change(
+    workload: Mapping[str, Any], plan: Plan, prev: Mapping[str, Any], generation: int
+) -> bool:
+    """A finished rollout whose workload changed, by someone else, in a way not yet observed."""
+    status = workload.get("status") or {}
+    lagging = int(_meta(workload, "generation", 0)) > int(status.get("observedGeneration") or 0)
+    return (
+        lagging
+        and not plan.needs_write
+        and prev.get("phase") == Phase.SUCCEEDED.value
+        and prev.get("observedGeneration") == generation
+    )
+
+
 def decide(obs: Observation) -> Decision:
     """Decide the workload patch, the new status, the events and when to look again."""
     rollout = obs.rollout
@@ -170,6 +193,11 @@ def decide(obs: Observation) -> Decision:
 
     after = apply_plan(obs.target, plan)
     judgement = rollout_status(spec.target_kind, after)
+    if _unobserved_foreign_change(after, plan, prev, generation):
+        # A Deployment's generation also moves on metadata-only edits (`kubectl annotate`).
+        # Its controller catches up within milliseconds and the next event tells whether
+        # a rollout really started; flapping Ready in between would only mislead.
+        return Decision(plan=plan)
     counts = replica_counts(spec.target_kind, after)
     now = timestamp(obs.now)
     progressed = plan.needs_write or any(prev.get(k) != v for k, v in counts.items())
@@ -211,7 +239,7 @@ def decide(obs: Observation) -> Decision:
         "reason": reason,
         "message": message,
         "target": spec.target,
-        "images": [{"container": name, "image": image} for name, image in plan.images],
+        "images": _images(after, spec),
         "configHash": config_hash,
         "restartTrigger": plan.trigger,
         **counts,

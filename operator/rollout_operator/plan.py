@@ -34,8 +34,6 @@ class ImageChange:
 class Plan:
     """What the workload should look like, and the smallest change that gets it there."""
 
-    #: (container, image) the spec asks for, in spec order.
-    images: tuple[tuple[str, str], ...]
     changes: tuple[ImageChange, ...]
     #: The restart-annotation value to write, or None when no restart is due.
     restart: str | None
@@ -109,11 +107,10 @@ def plan_workload(
             f"{spec.target} has no container named {', '.join(map(repr, missing))}; it has: {have}",
             reason="ContainerNotFound",
         )
-    images, changes = [], []
+    changes = []
     for wanted in spec.containers:
         old, init = current[wanted.name]
         new = wanted.resolve(old)
-        images.append((wanted.name, new))
         if new != old:
             changes.append(ImageChange(wanted.name, old, new, init))
 
@@ -124,7 +121,7 @@ def plan_workload(
         due = trigger is not None and written != trigger
     else:
         due = trigger is not None and baseline is not None and baseline != trigger
-    return Plan(tuple(images), tuple(changes), trigger if due else None, trigger)
+    return Plan(tuple(changes), trigger if due else None, trigger)
 
 
 def apply_plan(workload: Mapping[str, Any], plan: Plan) -> dict[str, Any]:

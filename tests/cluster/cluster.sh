@@ -7,6 +7,8 @@
 #     k8s-...-kwok-.../bin   binaries from tests/cluster/build.sh
 #     kwok/                  KWOK_WORKDIR: kwokctl's clusters, logs, pids
 #     kubeconfig.yaml        the only kubeconfig written (context kwok-rollout-operator)
+#     kube-cache/            kubectl's discovery cache (KUBECACHEDIR)
+#     kind-kubeconfig.yaml   from kind-up only (context kind-rollout-operator)
 #
 # Usage: cluster.sh up|down|status|kubeconfig|kind-up|kind-down
 #   up          start the cluster (quick no-op when it is already up and healthy)
@@ -21,11 +23,13 @@
 #   POD_READY_DELAY_MS=1000  time from a pod's creation on a node to Ready
 #   POD_DELETE_DELAY_MS=0    time from a pod's graceful delete to its removal
 #   CLUSTER_UP_TIMEOUT=120   seconds `up` may take before it gives up
+#   KWOK_LOG_LEVEL=WARN      kwokctl's log level (INFO shows its steps)
+# A change of the delays or of the binaries makes `up` recreate the cluster.
 # Pods whose container image tag ends in "-broken" run but never become Ready
 # (see kwok/stages.yaml.in). ~/.kube/config and ~/.kwok are never touched.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.env
+# shellcheck source-path=SCRIPTDIR source=versions.env
 source "$here/versions.env"
 
 name=rollout-operator
@@ -41,15 +45,16 @@ ready_delay_ms="${POD_READY_DELAY_MS:-1000}"
 delete_delay_ms="${POD_DELETE_DELAY_MS:-0}"
 up_timeout="${CLUSTER_UP_TIMEOUT:-120}"
 fingerprint_file="$workdir/rollout-operator.fingerprint"
-# kwokctl and kubectl must never fall back to ~/.kube/config.
+# kwokctl and kubectl must never fall back to ~/.kube/config, nor cache in ~/.kube.
 unset KUBECONFIG
+export KUBECACHEDIR="$cache_root/kube-cache"
 
 log() { echo "cluster.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
 
-kwokctl() { "$bin/kwokctl" --name "$name" "$@"; }
+kwokctl() { "$bin/kwokctl" --name "$name" -v "${KWOK_LOG_LEVEL:-WARN}" "$@"; }
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" --context "$context" "$@"; }
 
 [[ "$nodes" =~ ^[0-9]+$ ]] || die "CLUSTER_NODES must be a number, got '$nodes'"
@@ -79,6 +84,17 @@ options:
   cacheDir: $KWOK_WORKDIR/cache
   disableQPSLimits: true
   quietPull: true
+# One instance each: no leader election, so that a restart does not wait for
+# the lease of the previous (killed) instance to expire before reconciling.
+componentsPatches:
+- name: kube-controller-manager
+  extraArgs:
+  - key: leader-elect
+    value: "false"
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
 EOF
   sed -e "s/@POD_READY_DELAY_MS@/$ready_delay_ms/g" \
     -e "s/@POD_DELETE_DELAY_MS@/$delete_delay_ms/g" \
@@ -89,43 +105,59 @@ fingerprint() { # of everything that needs a new cluster when it changes
   cat "$1/kwokctl.yaml" "$1/stages.yaml" | sha256sum | cut -c1-16
 }
 
-# Pids of processes that belong to our cluster: the pid files kwokctl keeps,
-# plus anything whose command line names our work dir (left over from a crash).
+# Pids of our cluster's processes: kwokctl runs each component from the
+# cluster's bin dir, so match the program path (never a pid file alone: its
+# pid may have been reused by something else since).
 cluster_pids() {
-  local f pid
-  if [[ -d "$workdir/pids" ]]; then
-    for f in "$workdir"/pids/*.pid; do
-      [[ -f "$f" ]] || continue
-      pid="$(cat "$f")"
-      [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
-    done
-  fi
+  local f pid cmd
   for f in /proc/[0-9]*/cmdline; do
     pid="${f#/proc/}"; pid="${pid%/cmdline}"
-    [[ "$pid" == "$$" ]] && continue
-    if tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$workdir/"; then echo "$pid"; fi
-  done | sort -un
+    cmd="$(tr '\0' ' ' <"$f" 2>/dev/null)" || continue
+    if [[ "$cmd" == "$workdir/bin/"* ]]; then echo "$pid"; fi
+  done
+  return 0
 }
 
-# healthy [quiet]: all components running, apiserver ready, controller-manager
-# and scheduler answering, the nodes Ready.
+stop_processes() { # stop_processes WHAT: SIGTERM our cluster's processes, wait, then SIGKILL
+  local pids pid
+  pids="$(cluster_pids || true)"
+  [[ -n "$pids" ]] || return 0
+  log "stopping $1 processes: $(echo "$pids" | xargs)"
+  for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 150); do # etcd may take several seconds to shut down
+    pids="$(for pid in $pids; do if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi; done)"
+    [[ -z "$pids" ]] && return 0
+    sleep 0.1
+  done
+  for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
+}
+
+# healthy [--quiet] [--control-plane]: all components running (kwokctl checks
+# their health endpoints), kube-apiserver ready and, unless --control-plane,
+# at least CLUSTER_NODES nodes Ready.
 healthy() {
-  local why=""
+  local quiet="" control_plane_only="" arg why=""
+  for arg in "$@"; do
+    case "$arg" in
+      --quiet) quiet=1 ;;
+      --control-plane) control_plane_only=1 ;;
+    esac
+  done
   if [[ ! -f "$kubeconfig" || ! -f "$workdir/kwok.yaml" ]]; then
     why="not created"
   elif ! kwokctl get components -o wide >"$workdir/.components" 2>&1; then
     why="kwokctl get components failed"
-  elif grep -vE '^NAME|[[:space:]]Ready[[:space:]]' "$workdir/.components" | grep -q .; then
-    why="components not ready: $(grep -vE '^NAME|[[:space:]]Ready[[:space:]]' "$workdir/.components" | awk '{print $1}' | xargs)"
+  elif [[ -n "$(awk 'NR > 1 && $2 != "Ready" { print $1 }' "$workdir/.components")" ]]; then
+    why="components not ready: $(awk 'NR > 1 && $2 != "Ready" { print $1 }' "$workdir/.components" | xargs)"
   elif [[ "$(kubectl get --raw /readyz --request-timeout=5s 2>/dev/null)" != ok ]]; then
     why="kube-apiserver not ready"
-  else
+  elif [[ -z "$control_plane_only" ]]; then
     local ready
     ready="$(kubectl get nodes --request-timeout=5s --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l)"
     if ((ready < nodes)); then why="$ready of $nodes nodes Ready"; fi
   fi
   if [[ -n "$why" ]]; then
-    [[ "${1:-}" == quiet ]] || log "not healthy: $why"
+    [[ -n "$quiet" ]] || log "not healthy: $why"
     return 1
   fi
   return 0
@@ -144,7 +176,9 @@ scale_nodes() {
   have="$(kubectl get nodes --request-timeout=10s --no-headers 2>/dev/null | wc -l)"
   if ((have != nodes)); then
     log "scaling fake nodes $have -> $nodes"
-    kwokctl scale node --replicas "$nodes" >&2
+    # Node addresses on loopback, so that anything that would talk to a
+    # "kubelet" (kubectl logs/exec) stays on this machine.
+    kwokctl scale node --replicas "$nodes" --param '.nodeIPs = ["127.0.0.11"]' >&2
   fi
   if ((nodes > 0)); then
     wait_until 60 "$nodes Ready nodes" nodes_ready
@@ -170,9 +204,17 @@ cmd_up() {
     if [[ "$have" != "$want" ]]; then
       log "configuration changed (binaries, stages or delays); recreating the cluster"
       cmd_down
-    elif healthy quiet; then
+    elif healthy --quiet --control-plane; then
+      scale_nodes  # CLUSTER_NODES may have changed
       log "already up and healthy ($(since "$start")s); kubeconfig: $kubeconfig"
       return 0
+    else
+      # Half up (a crash, a reboot, an interrupted `up`): kwokctl would leave
+      # the components that still run alone, even when they are on their way
+      # out, so stop them all and start the cluster again from its saved state.
+      log "cluster exists but is not healthy; restarting its components"
+      kwokctl stop cluster >&2 || true
+      stop_processes remaining
     fi
   fi
 
@@ -190,8 +232,8 @@ cmd_up() {
     --wait "${up_timeout}s" --timeout "${up_timeout}s" >&2 \
     || { log "kwokctl create cluster failed; logs: $workdir/logs"; exit 1; }
   echo "$want" >"$fingerprint_file"
-  # Only the components of this cluster may have been started: make sure.
-  [[ "$(kubectl config current-context)" == "$context" ]] \
+  # Our kubeconfig file holds our context only (the e2e tests check its name).
+  [[ "$("$bin/kubectl" --kubeconfig "$kubeconfig" config current-context)" == "$context" ]] \
     || die "unexpected current-context in $kubeconfig"
 
   wait_until "$up_timeout" "kube-apiserver /readyz" kube_ready
@@ -210,28 +252,24 @@ cmd_down() {
   if [[ -d "$workdir" && -x "$bin/kwokctl" ]]; then
     kwokctl delete cluster --kubeconfig "$kubeconfig" >&2 || log "kwokctl delete cluster failed; cleaning up by hand"
   fi
-  local pids pid
-  pids="$(cluster_pids || true)"
-  if [[ -n "$pids" ]]; then
-    log "stopping leftover processes: $(echo "$pids" | xargs)"
-    for pid in $pids; do kill "$pid" 2>/dev/null || true; done
-    for _ in $(seq 50); do
-      pids="$(for pid in $pids; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done)"
-      [[ -z "$pids" ]] && break
-      sleep 0.1
-    done
-    for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
-  fi
+  stop_processes leftover
   rm -rf "$workdir" "$kubeconfig"
   log "down in $(since "$start")s"
 }
 
 cmd_status() {
-  if healthy; then
-    log "up and healthy; kubeconfig: $kubeconfig"
-    return 0
+  healthy || return 1
+  # Running, but with other delays or binaries than `up` would use now?
+  local tmp want
+  tmp="$(mktemp -d)"
+  render_config "$tmp"
+  want="$(fingerprint "$tmp")"
+  rm -rf "$tmp"
+  if [[ "$(cat "$fingerprint_file" 2>/dev/null)" != "$want" ]]; then
+    log "up, but with another configuration (POD_*_DELAY_MS or binaries); 'up' recreates it"
+    return 1
   fi
-  return 1
+  log "up and healthy; kubeconfig: $kubeconfig"
 }
 
 cmd_kind_up() {
@@ -239,8 +277,9 @@ cmd_kind_up() {
   # the CI machine does not have (use `up` there).
   command -v kind >/dev/null 2>&1 \
     || die "kind is not installed (https://kind.sigs.k8s.io); it also needs a Docker engine. Use 'cluster.sh up' for the kwok cluster."
-  command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 \
-    || die "kind needs a running Docker engine ('docker info' failed). Use 'cluster.sh up' for the kwok cluster."
+  if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
+    die "kind needs a running Docker engine ('docker info' failed). Use 'cluster.sh up' for the kwok cluster."
+  fi
   mkdir -p "$cache_root"
   if kind get clusters 2>/dev/null | grep -qx "$name"; then
     log "kind cluster $name exists"

@@ -243,3 +243,7 @@ def pytest_collection_modifyitems(items: list[Any]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
+
+
+# The operator under test (one process for the session): see operator_process.py.
+from .operator_process import operator  # noqa: E402, F401

@@ -92,6 +92,8 @@ def test_new_image_patches_and_reports_spec_update_pending():
     assert d.status["phase"] == "Progressing"
     assert d.status["message"] == "Waiting for deployment spec update to be observed..."
     assert d.status["images"] == [{"container": "server", "image": "app:v2"}]
+    # a Rollout naming no containers still shows what runs
+    assert observe(rollout(), deployment()).status["images"] == [{"container": "server", "image": "app:v1"}]
     assert cond(d.status, "Ready")["status"] == "False"
     assert cond(d.status, "Reconciling")["status"] == "True"
     assert [e.reason for e in d.events] == ["ImageUpdated"]
@@ -229,3 +231,13 @@ def test_statefulset_without_progress_fails_at_its_deadline():
 def test_status_patch_removes_cleared_fields():
     assert status_patch({"a": 1, "b": 2}, {"a": 1, "c": None}) == {"b": None}
     assert status_patch({"a": 1}, {"a": 2, "n": None}) == {"a": 2}
+
+
+def test_metadata_only_edit_of_a_finished_deployment_does_not_flap_ready():
+    done = observe(rollout(), deployment()).status
+    annotated = deployment(generation=6)  # kubectl annotate bumps a Deployment's generation
+    annotated["status"]["observedGeneration"] = 5
+    assert observe(rollout(status=done), annotated) == Decision()
+    # but a new Rollout generation is judged honestly
+    d = observe(rollout(status=done, generation=2), annotated)
+    assert d.status["message"] == "Waiting for deployment spec update to be observed..."

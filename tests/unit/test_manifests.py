@@ -27,14 +27,13 @@ OPERATOR_GROUP = "rollout-operator.dev"
 
 # The default variant: (apiGroup, resource) -> verbs, exactly.
 DEFAULT_GRANTS: dict[tuple[str, str], set[str]] = {
-    (OPERATOR_GROUP, "rollouts"): {"get", "list", "watch", "patch"},
+    (OPERATOR_GROUP, "rollouts"): {"get", "list", "watch"},
     (OPERATOR_GROUP, "rollouts/status"): {"get", "patch"},
     ("apps", "deployments"): {"get", "list", "watch", "patch"},
     ("apps", "statefulsets"): {"get", "list", "watch", "patch"},
     ("apps", "daemonsets"): {"get", "list", "watch", "patch"},
     ("", "configmaps"): {"get", "list", "watch"},
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
+    ("", "events"): {"create"},
     ("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"},
 }
 SECRETS_GRANT = {("", "secrets"): {"get", "list", "watch"}}

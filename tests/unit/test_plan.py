@@ -36,7 +36,7 @@ def spec(containers=(), **extra):
 def test_equal_image_plans_no_write():
     plan = plan_workload(spec([{"name": "server", "image": "app:v1"}]), workload(), None, None)
     assert not plan.needs_write
-    assert plan.images == (("server", "app:v1"),)
+    assert plan.patch("7") == {"metadata": {"resourceVersion": "7"}, "spec": {"template": {}}}
 
 
 def test_new_image_patches_only_that_container_with_precondition():
