@@ -82,3 +82,11 @@ e2e: $(STAMP) cluster-binaries ## End-to-end tests on the local cluster (or E2E_
 
 .PHONY: test
 test: lint unit e2e ## Everything CI runs: lint, types, unit and e2e tests
+
+.PHONY: bench
+bench: $(STAMP) cluster-binaries ## Benchmarks on a dedicated local cluster; report in benchmarks/results/
+	$(BIN)/python -m benchmarks.run
+
+.PHONY: bench-quick
+bench-quick: $(STAMP) cluster-binaries ## Every benchmark, small and fast (CI smoke test)
+	$(BIN)/python -m benchmarks.run --quick

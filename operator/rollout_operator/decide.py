@@ -183,7 +183,13 @@ def decide(obs: Observation) -> Decision:
 
     config_hash = _config_hash(obs, spec)
     try:
-        plan = plan_workload(spec, obs.target, config_hash, prev.get("restartTrigger"))
+        plan = plan_workload(
+            spec,
+            obs.target,
+            config_hash,
+            prev.get("restartTrigger"),
+            adopted="startedAt" in prev,  # set once the workload was first judged
+        )
     except InvalidSpecError as error:
         return blocked(obs, error.reason, str(error))
     if plan.restart is not None and obs.config_settling > 0:

@@ -92,12 +92,14 @@ def plan_workload(
     workload: Mapping[str, Any],
     config_hash: str | None,
     baseline: str | None,
+    *,
+    adopted: bool,
 ) -> Plan:
     """Compare `workload` with `spec`; raise InvalidSpecError for unknown container names.
 
-    `baseline` is the restart trigger recorded in the Rollout's status. A workload that never
-    carried our annotation is adopted: its trigger becomes the baseline without a restart,
-    and only a later change of the trigger restarts it.
+    A workload that never carried our annotation is adopted on first sight (`adopted`
+    False): its restart trigger becomes the `baseline` recorded in status without a
+    restart, and only a later change of the trigger restarts it.
     """
     current = _current_images(workload)
     missing = [c.name for c in spec.containers if c.name not in current]
@@ -120,7 +122,7 @@ def plan_workload(
     if written is not None:
         due = trigger is not None and written != trigger
     else:
-        due = trigger is not None and baseline is not None and baseline != trigger
+        due = trigger is not None and adopted and baseline != trigger
     return Plan(tuple(changes), trigger if due else None, trigger)
 
 

@@ -93,7 +93,9 @@ def test_new_image_patches_and_reports_spec_update_pending():
     assert d.status["message"] == "Waiting for deployment spec update to be observed..."
     assert d.status["images"] == [{"container": "server", "image": "app:v2"}]
     # a Rollout naming no containers still shows what runs
-    assert observe(rollout(), deployment()).status["images"] == [{"container": "server", "image": "app:v1"}]
+    assert observe(rollout(), deployment()).status["images"] == [
+        {"container": "server", "image": "app:v1"}
+    ]
     assert cond(d.status, "Ready")["status"] == "False"
     assert cond(d.status, "Reconciling")["status"] == "True"
     assert [e.reason for e in d.events] == ["ImageUpdated"]
@@ -241,3 +243,16 @@ def test_metadata_only_edit_of_a_finished_deployment_does_not_flap_ready():
     # but a new Rollout generation is judged honestly
     d = observe(rollout(status=done, generation=2), annotated)
     assert d.status["message"] == "Waiting for deployment spec update to be observed..."
+
+
+def test_restarted_at_added_later_restarts_a_workload_that_had_no_trigger():
+    first = observe(rollout(), deployment())
+    assert "restartTrigger" not in {k for k, v in first.status.items() if v is not None}
+    d = observe(
+        rollout({"restartedAt": "2026-11-25T11:00:00Z"}, status=first.status, generation=2),
+        deployment(),
+    )
+    assert d.patch["spec"]["template"]["metadata"]["annotations"] == {
+        RESTART_ANNOTATION: "restartedAt=2026-11-25T11:00:00Z"
+    }
+    assert "spec.restartedAt is 2026-11-25T11:00:00Z" in d.events[0].message

@@ -34,7 +34,9 @@ def spec(containers=(), **extra):
 
 
 def test_equal_image_plans_no_write():
-    plan = plan_workload(spec([{"name": "server", "image": "app:v1"}]), workload(), None, None)
+    plan = plan_workload(
+        spec([{"name": "server", "image": "app:v1"}]), workload(), None, None, adopted=False
+    )
     assert not plan.needs_write
     assert plan.patch("7") == {"metadata": {"resourceVersion": "7"}, "spec": {"template": {}}}
 
@@ -45,6 +47,7 @@ def test_new_image_patches_only_that_container_with_precondition():
         workload({"server": "app:v1", "sidecar": "proxy:1"}),
         None,
         None,
+        adopted=False,
     )
     assert plan.patch("7") == {
         "metadata": {"resourceVersion": "7"},
@@ -58,6 +61,7 @@ def test_tag_mode_keeps_registry_port_and_init_containers_are_found_by_name():
         workload(init={"migrate": "reg.local:5000/tools/migrate:v8"}),
         None,
         None,
+        adopted=False,
     )
     assert plan.patch(None) == {
         "spec": {
@@ -81,30 +85,38 @@ def test_unknown_container_lists_what_the_workload_has():
             workload({"server": "a", "sidecar": "b"}),
             None,
             None,
+            adopted=False,
         )
     assert info.value.reason == "ContainerNotFound"
 
 
 @pytest.mark.parametrize(
-    ("annotation", "baseline", "config_hash", "restart"),
+    ("annotation", "adopted", "baseline", "config_hash", "restart"),
     [
-        (None, None, "a" * 64, None),  # adoption: record, do not restart
-        (None, f"config={'a' * 16}", "a" * 64, None),  # unchanged since adoption
-        (None, f"config={'a' * 16}", "b" * 64, f"config={'b' * 16}"),  # changed since adoption
-        (f"config={'a' * 16}", None, "a" * 64, None),  # already written, same
-        (f"config={'a' * 16}", None, "b" * 64, f"config={'b' * 16}"),  # changed while we were down
-        (f"config={'a' * 16}", None, None, None),  # references removed: no restart
+        (None, False, None, "a" * 64, None),  # first sight: record, do not restart
+        (None, True, f"config={'a' * 16}", "a" * 64, None),  # unchanged since adoption
+        (None, True, f"config={'a' * 16}", "b" * 64, f"config={'b' * 16}"),  # changed since
+        (None, True, None, "b" * 64, f"config={'b' * 16}"),  # first reference added later
+        (f"config={'a' * 16}", False, None, "a" * 64, None),  # already written, same
+        (f"config={'a' * 16}", False, None, "b" * 64, f"config={'b' * 16}"),  # changed while down
+        (f"config={'a' * 16}", True, None, None, None),  # references removed: no restart
     ],
 )
-def test_restart_rules(annotation, baseline, config_hash, restart):
-    plan = plan_workload(spec(), workload(annotation=annotation), config_hash, baseline)
+def test_restart_rules(annotation, adopted, baseline, config_hash, restart):
+    plan = plan_workload(
+        spec(), workload(annotation=annotation), config_hash, baseline, adopted=adopted
+    )
     assert plan.restart == restart
     assert plan.trigger == restart_trigger(config_hash, None)
 
 
 def test_restarted_at_is_part_of_the_trigger():
     plan = plan_workload(
-        spec(restartedAt="2026-11-25T10:00:00Z"), workload(annotation="config=x"), None, "config=x"
+        spec(restartedAt="2026-11-25T10:00:00Z"),
+        workload(annotation="config=x"),
+        None,
+        "config=x",
+        adopted=True,
     )
     assert plan.restart == "restartedAt=2026-11-25T10:00:00Z"
     after = apply_plan(workload(annotation="config=x"), plan)
@@ -113,5 +125,7 @@ def test_restarted_at_is_part_of_the_trigger():
 
 
 def test_apply_plan_without_changes_keeps_generation():
-    plan = plan_workload(spec([{"name": "server", "image": "app:v1"}]), workload(), None, None)
+    plan = plan_workload(
+        spec([{"name": "server", "image": "app:v1"}]), workload(), None, None, adopted=False
+    )
     assert apply_plan(workload(), plan)["metadata"]["generation"] == 3
