@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import http.server
 import logging
 import random
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 
 import kopf
 from prometheus_client import start_http_server
@@ -15,6 +20,10 @@ from . import __version__
 from .controller import Controller, ControllerSettings
 from .handlers import build_registry
 from .kube import Kube, load_api_client
+from .permissions import StartupPlan, check_all
+
+#: How often an operator with nothing it may watch asks again (RBAC has no watch for "can-i").
+RBAC_RECHECK_SECONDS = 30
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +118,18 @@ def run(args: argparse.Namespace) -> int:
         restart_debounce=args.restart_debounce,
         workers=args.workers,
     )
-    controller = Controller(Kube(load_api_client(pool_size=max(args.workers * 2, 10))), settings)
+    kube = Kube(load_api_client(pool_size=max(args.workers * 2, 10)))
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.bind_address)
+    plan = _wait_for_permissions(kube, args)
+    controller = Controller(kube, dataclasses.replace(settings, secrets_enabled=plan.secrets))
     liveness = (
         f"http://{args.bind_address}:{args.health_port}/healthz" if args.health_port else None
     )
     kopf.run(
         registry=build_registry(controller),
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
+        clusterwide=plan.namespaces == ("",),
+        namespaces=[ns for ns in plan.namespaces if ns],
         standalone=args.peering is None,
         peering_name=args.peering,
         # Distinct priorities make exactly one replica active; equal ones would all act.
@@ -126,6 +137,49 @@ def run(args: argparse.Namespace) -> int:
         liveness_endpoint=liveness,
     )
     return 0
+
+
+def _wait_for_permissions(kube: Kube, args: argparse.Namespace) -> StartupPlan:
+    """Check RBAC; with nothing watchable, stay alive (healthy) and re-check until fixed."""
+    with _interim_health_server(args):
+        while True:
+            plan = check_all(args.namespace, args.enable_secrets, kube.can_i)
+            for message in plan.warnings:
+                log.warning("%s", message)
+            for message in plan.errors:
+                log.error("%s", message)
+            if plan.namespaces:
+                where = ", ".join(ns or "all namespaces" for ns in plan.namespaces)
+                log.info("Watching %s (Secrets: %s)", where, "yes" if plan.secrets else "no")
+                return plan
+            log.error("Nothing to watch; checking permissions again in %ds", RBAC_RECHECK_SECONDS)
+            time.sleep(RBAC_RECHECK_SECONDS)
+
+
+@contextlib.contextmanager
+def _interim_health_server(args: argparse.Namespace) -> Iterator[None]:
+    """Answer /healthz until kopf's own endpoint takes the port over."""
+    if not args.health_port:
+        yield
+        return
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"waiting for RBAC\n")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((args.bind_address, args.health_port), Healthy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

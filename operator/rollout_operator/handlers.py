@@ -22,6 +22,9 @@ def build_registry(controller: Controller) -> kopf.OperatorRegistry:
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.posting.enabled = False  # our Events are deliberate, not log mirrors
+        # No CRD/namespace discovery watches: they need cluster-wide RBAC we do not ask for.
+        # The Rollout CRD must exist before the operator starts (the manifests see to it).
+        settings.scanning.disabled = True
         settings.batching.batch_window = 0.01  # react within milliseconds, not 100 ms
         settings.watching.server_timeout = 600
         await controller.start()

@@ -19,6 +19,7 @@ import kubernetes
 
 from . import metrics
 from .names import FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION, WORKLOAD_PLURALS
+from .permissions import Access, review_body
 
 MERGE_PATCH: Final = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH: Final = "application/strategic-merge-patch+json"
@@ -89,6 +90,15 @@ class Kube:
         if not 200 <= response.status < 300:
             raise ApiError(response.status, str(payload.get("message") or response.reason))
         return payload
+
+    def can_i(self, access: Access) -> bool:
+        """Ask the apiserver whether we may do `access` (blocking; used before kopf starts)."""
+        review = self._request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            body=review_body(access),
+        )
+        return bool((review.get("status") or {}).get("allowed"))
 
     async def _call(
         self, verb: str, resource: str, method: str, path: str, **kw: Any

@@ -246,4 +246,4 @@ def pytest_collection_modifyitems(items: list[Any]) -> None:
 
 
 # The operator under test (one process for the session): see operator_process.py.
-from .operator_process import operator  # noqa: E402, F401
+from .operator_process import operator, operator_kubeconfig  # noqa: E402, F401

@@ -5,18 +5,26 @@ Tests talk to it only through the API server (and its metrics/health ports on 12
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from .kube import wait_for
+from .kube import Kubectl, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+#: Kinds of the shipped manifests that the tests leave out: the operator runs as a local
+#: process (with the manifests' ServiceAccount token) instead of as a pod.
+NOT_APPLIED = {"Deployment", "Service", "PodDisruptionBudget"}
 
 LOG_DIR = Path(__file__).resolve().parents[2] / ".venv" / "e2e-logs"
 
@@ -87,10 +95,79 @@ class OperatorProcess:
             self.process.wait()
 
 
+def render_manifests(kubectl: Kubectl, overlay: str) -> list[dict[str, Any]]:
+    """`kubectl kustomize` one of manifests/, as a list of objects."""
+    result = kubectl("kustomize", str(REPO / overlay))
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def install(kubectl: Kubectl, objects: Sequence[Mapping[str, Any]]) -> None:
+    """Server-side apply `objects` (RBAC, CRDs, ServiceAccount...), skipping NOT_APPLIED."""
+    items = [dict(o) for o in objects if o["kind"] not in NOT_APPLIED]
+    crds = [o for o in items if o["kind"] == "CustomResourceDefinition"]
+    for batch in (crds, [o for o in items if o not in crds]):  # CRDs first, then their objects
+        if not batch:
+            continue
+        document = json.dumps({"apiVersion": "v1", "kind": "List", "items": batch})
+        result = kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=document)
+        assert result.returncode == 0, result.stderr
+        for crd in batch:
+            if crd["kind"] == "CustomResourceDefinition":
+                name = crd["metadata"]["name"]
+                kubectl(
+                    "wait",
+                    "--for=condition=Established",
+                    f"crd/{name}",
+                    "--timeout=60s",
+                    check=True,
+                )
+
+
+def service_account_kubeconfig(
+    kubectl: Kubectl, admin_kubeconfig: Path, namespace: str, account: str, path: Path
+) -> Path:
+    """A kubeconfig that authenticates as `namespace/account` with a fresh token."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=4h")
+    assert token.returncode == 0, token.stderr
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    current = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    cluster = next(c for c in admin["clusters"] if c["name"] == current["context"]["cluster"])
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": account, "user": {"token": token.stdout.strip()}}],
+        "contexts": [{"name": account, "context": {"cluster": cluster["name"], "user": account}}],
+        "current-context": account,
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
 @pytest.fixture(scope="session")
-def operator(kubeconfig: Path, crds_installed: list[str]) -> Iterator[OperatorProcess]:
+def operator_kubeconfig(kubectl: Kubectl, kubeconfig: Path, crds_installed: list[str]) -> Path:
+    """Credentials of the shipped ServiceAccount (manifests/overlays/secrets RBAC).
+
+    Every e2e scenario thus runs through the least-privilege RBAC users install; a
+    missing verb fails the tests.
+    """
+    install(kubectl, render_manifests(kubectl, "manifests/overlays/secrets"))
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    return service_account_kubeconfig(
+        kubectl,
+        kubeconfig,
+        "rollout-operator-system",
+        "rollout-operator",
+        LOG_DIR / "operator.kubeconfig",
+    )
+
+
+@pytest.fixture(scope="session")
+def operator(operator_kubeconfig: Path) -> Iterator[OperatorProcess]:
     """One operator for the session, cluster-wide, with Secret watching enabled."""
-    process = OperatorProcess(kubeconfig, ["--enable-secrets"])
+    process = OperatorProcess(operator_kubeconfig, ["--enable-secrets"])
     process.start()
     try:
         yield process

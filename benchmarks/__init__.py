@@ -1,0 +1,1 @@
+"""Benchmarks for rollout-operator on a dedicated local cluster: `python -m benchmarks.run`."""
