@@ -148,6 +148,21 @@ class Api:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(one, list(items)))
 
+    def patch_many(
+        self,
+        items: Iterable[tuple[str, Mapping[str, Any]]],
+        content_type: str = STRATEGIC_MERGE_PATCH,
+        workers: int = 8,
+    ) -> list[float]:
+        """PATCH every (object path, patch) on a thread pool; monotonic done time of each."""
+
+        def one(item: tuple[str, Mapping[str, Any]]) -> float:
+            self.patch(item[0], item[1], content_type)
+            return time.monotonic()
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, list(items)))
+
 
 #: (monotonic arrival time, event type, object)
 WatchEvent = tuple[float, str, dict[str, Any]]

@@ -172,9 +172,10 @@ class Runner:
         self.results = {n: ScenarioResult(n, title) for n, title in TITLES.items()}
 
     @contextmanager
-    def scenario(self, *numbers: int) -> Iterator[list[ScenarioResult]]:
+    def scenario(self, *numbers: int, what: str = "") -> Iterator[list[ScenarioResult]]:
         chosen = [self.results[n] for n in numbers]
-        log(f"scenario {', '.join(map(str, numbers))}: {chosen[0].title}")
+        what = what or chosen[0].title
+        log(f"scenario {', '.join(map(str, numbers))}: {what}")
         start = time.monotonic()
         try:
             yield chosen
@@ -200,7 +201,7 @@ def run_all(bench: scenarios.Bench, runner: Runner) -> None:
     results = runner.results
     sizes = bench.sizes
     if runner.wanted(1, 2, 3):
-        with runner.scenario(1, 2, 3) as _:
+        with runner.scenario(1, 2, 3, what="setup (cluster, CRD, operator)"):
             bench.fresh_cluster(3)
             operator = bench.operator(name="default")
         if results[1].ok:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,11 @@ def test_namespaced_install_works_inside_and_is_refused_outside(
     finally:
         inside.stop()
 
-    outside = OperatorProcess(token_config, ["--namespace", "default"], name=f"{namespace}-outside")
+    outside = OperatorProcess(
+        token_config,
+        ["--namespace", "default", "--log-format", "json"],
+        name=f"{namespace}-outside",
+    )
     outside.start()  # starts and stays healthy (it waits for RBAC instead of crash-looping)...
     try:
         # ...and says exactly which rule is missing.
@@ -78,8 +83,18 @@ def test_namespaced_install_works_inside_and_is_refused_outside(
         wait_for(lambda: expected in outside.log(), timeout=30, what="the RBAC error in the log")
         assert outside.healthy()
         assert "Traceback" not in outside.log()
+        records = [json.loads(line) for line in outside.log().splitlines() if line.startswith("{")]
+        assert any(
+            r["message"].startswith(expected) and r["severity"] == "error" for r in records
+        ), records
     finally:
         outside.stop()
+
+
+def _active(replica: OperatorProcess) -> bool:
+    """kopf peering state, from the replica's own log: resumed after its last pause."""
+    log = replica.log()
+    return log.rfind("Resuming operations") > log.rfind("Pausing operations")
 
 
 def test_two_replicas_with_peering_apply_each_change_once(
@@ -110,9 +125,9 @@ def test_two_replicas_with_peering_apply_each_change_once(
         for replica in replicas:
             replica.start()
         wait_for(
-            lambda: any("Pausing operations in favour of" in r.log() for r in replicas),
+            lambda: [_active(r) for r in replicas].count(True) == 1,
             timeout=60,
-            what="one replica to pause for the other",
+            what="exactly one active replica",
         )
         names = [f"app{i}" for i in range(5)]
         for name in names:
@@ -128,7 +143,7 @@ def test_two_replicas_with_peering_apply_each_change_once(
             assert reasons.count("ImageUpdated") == 1, reasons
 
         # The active replica goes away: the standby takes over.
-        active = next(r for r in replicas if "Pausing operations in favour of" not in r.log())
+        active = next(r for r in replicas if _active(r))
         active.stop()
         kubectl.apply(
             make_rollout("app0", "app0", containers=[{"name": "app", "tag": "v3"}]), namespace

@@ -36,7 +36,6 @@ def test_set_image_rolls_out_and_reports_like_kubectl(
 
     # Collect every message the operator publishes while the rollout runs.
     messages: list[str] = []
-    stop = threading.Event()
 
     def follow() -> None:
         stream = watch.Watch()
@@ -51,7 +50,7 @@ def test_set_image_rolls_out_and_reports_like_kubectl(
             message = (event["object"].get("status") or {}).get("message")
             if message and (not messages or messages[-1] != message):
                 messages.append(message)
-            if stop.is_set():
+            if message == 'deployment "server" successfully rolled out':
                 stream.stop()
 
     follower = threading.Thread(target=follow, daemon=True)
@@ -64,7 +63,6 @@ def test_set_image_rolls_out_and_reports_like_kubectl(
         "wait", "--for=condition=Ready", "rollout/server", "-n", namespace, "--timeout=90s"
     )
     assert waited.returncode == 0, waited.stderr
-    stop.set()
     done = kubectl("rollout", "status", "deployment/server", "-n", namespace, "--timeout=5s")
     assert done.stdout.strip() == 'deployment "server" successfully rolled out'
     assert wait_for(
