@@ -63,6 +63,9 @@ class Decision:
     plan: Plan | None = field(default=None, compare=False)
 
 
+_FINISHED = (Phase.SUCCEEDED.value, Phase.FAILED.value)
+
+
 def _meta(obj: Mapping[str, Any], key: str, default: Any = None) -> Any:
     return (obj.get("metadata") or {}).get(key, default)
 
@@ -237,7 +240,8 @@ def decide(obs: Observation) -> Decision:
             else:
                 requeue_after = remaining
 
-    new_rollout = plan.needs_write or "startedAt" not in prev
+    restarted = phase is Phase.PROGRESSING and prev.get("phase") in _FINISHED  # e.g. by hand
+    new_rollout = plan.needs_write or restarted or "startedAt" not in prev
     succeeded_before = prev.get("phase") == Phase.SUCCEEDED.value and not new_rollout
     status: dict[str, Any] = {
         "observedGeneration": generation,

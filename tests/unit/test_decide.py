@@ -256,3 +256,12 @@ def test_restarted_at_added_later_restarts_a_workload_that_had_no_trigger():
         RESTART_ANNOTATION: "restartedAt=2026-11-25T11:00:00Z"
     }
     assert "spec.restartedAt is 2026-11-25T11:00:00Z" in d.events[0].message
+
+
+def test_a_rollout_started_by_someone_else_gets_a_fresh_start_time():
+    done = observe(rollout(), deployment()).status
+    later = NOW + timedelta(hours=1)
+    d = observe(rollout(status=done), deployment(done=False, generation=6), now=later)
+    assert d.patch is None
+    assert d.status["phase"] == "Progressing"
+    assert d.status["startedAt"] == "2026-11-25T11:00:00Z"
