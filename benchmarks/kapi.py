@@ -7,6 +7,7 @@ watch does that before handing an event over), so events are plain dicts here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -69,6 +70,7 @@ class Api:
         self,
         method: str,
         path: str,
+        *,
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         content_type: str = JSON,
@@ -91,10 +93,13 @@ class Api:
         path: str,
         body: Any = None,
         content_type: str = JSON,
+        *,
         query: Mapping[str, Any] | None = None,
         timeout: float = 60,
     ) -> dict[str, Any]:
-        status, data = self.raw(method, path, query, body, content_type, timeout)
+        status, data = self.raw(
+            method, path, query=query, body=body, content_type=content_type, timeout=timeout
+        )
         payload: dict[str, Any] = json.loads(data) if data else {}
         if not 200 <= status < 300:
             raise ApiError(status, str(payload.get("message") or data[:200]))
@@ -217,10 +222,8 @@ class Watch:
         self._stop.set()
         response = self._response
         if response is not None:
-            try:
-                response.shutdown()  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001 - best effort; the thread is a daemon
-                pass
+            with contextlib.suppress(Exception):  # best effort; the thread is a daemon
+                response.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -228,7 +231,7 @@ class Watch:
         try:
             while not self._stop.is_set():
                 self._stream()
-        except BaseException as error:  # noqa: BLE001 - surfaced to waiters
+        except BaseException as error:  # surfaced to waiters
             if not self._stop.is_set():
                 self.error = error
                 with self._cond:

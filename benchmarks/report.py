@@ -72,7 +72,7 @@ class ScenarioResult:
 
 def fmt(value: float, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+        return "–"  # noqa: RUF001
     if unit == "s":
         return f"{value * 1000:.0f} ms" if abs(value) < 10 else f"{value:.1f} s"
     if unit == "bytes":
@@ -118,9 +118,8 @@ def markdown(
             lines += ["| measurement | n | median | p99 |", "| --- | ---: | ---: | ---: |"]
             for row in result.rows:
                 label = row.label + (f" ({row.note})" if row.note else "")
-                lines.append(
-                    f"| {label} | {row.n} | {fmt(row.median, row.unit)} | {fmt(row.p99, row.unit)} |"
-                )
+                median, p99 = fmt(row.median, row.unit), fmt(row.p99, row.unit)
+                lines.append(f"| {label} | {row.n} | {median} | {p99} |")
             lines.append("")
         lines += [f"- {note}" for note in result.notes]
         if result.notes:

@@ -128,10 +128,10 @@ def targets(results: dict[int, ScenarioResult]) -> list[dict[str, Any]]:
 
     r = results
     add(
-        "reaction p50 within 2× bare `kubectl patch` p50",
+        "reaction p50 within 2x bare `kubectl patch` p50",
         [_row(r[1], "operator: Rollout spec edit"), _row(r[1], "reference: `kubectl patch")],
         lambda a, b: a.median <= 2 * b.median,
-        lambda a, b: f"{fmt(a.median, 's')} vs 2 × {fmt(b.median, 's')}",
+        lambda a, b: f"{fmt(a.median, 's')} vs 2 x {fmt(b.median, 's')}",
     )
     add(
         "completion p50 no later than `kubectl rollout status` p50",
@@ -234,7 +234,7 @@ def run_all(bench: scenarios.Bench, runner: Runner) -> None:
         bench.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke test)")
     parser.add_argument(
@@ -282,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.close()
         try:
             cluster.down()
-        except Exception as error:  # noqa: BLE001 - report, but still write the results
+        except Exception as error:  # report, but still write the results
             log(f"cluster teardown failed: {error}")
 
     chosen = [r for n, r in runner.results.items() if n in selected]

@@ -6,6 +6,7 @@ watch events are stamped when their bytes arrive (kapi.Watch).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -124,7 +125,7 @@ class Bench:
         return self.cluster.kubectl_command(*args)
 
 
-# Helpers --------------------------------------------------------------------------------
+# Helpers ----------
 def _run_timed(command: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Run a subprocess; (monotonic start, monotonic exit, output). Fails on non-zero exit."""
     start = time.monotonic()
@@ -280,8 +281,8 @@ def _wait_all_deployments(bench: Bench, expected: int, selector: str, timeout: f
     watch.stop()
 
 
-# 1 + 2: reaction latency and completion detection ---------------------------------------------
-def reaction_and_completion(
+# 1 + 2: reaction latency and completion detection ----------
+def reaction_and_completion(  # noqa: PLR0915
     bench: Bench, operator: Operator, r1: ScenarioResult, r2: ScenarioResult
 ) -> None:
     api = bench.api
@@ -442,8 +443,8 @@ def reaction_and_completion(
     )
 
 
-# 3: config-change restart ------------------------------------------------------------------------
-def restart(bench: Bench, operator: Operator, result: ScenarioResult) -> Operator:
+# 3: config-change restart ----------
+def restart(bench: Bench, operator: Operator, result: ScenarioResult) -> Operator:  # noqa: PLR0915
     """Default debounce with `operator`, then a new operator with --restart-debounce 0.
 
     Returns the operator left running."""
@@ -573,7 +574,7 @@ def restart(bench: Bench, operator: Operator, result: ScenarioResult) -> Operato
     return operator
 
 
-# 4: scale -------------------------------------------------------------------------------------------
+# 4: scale ----------
 def scale(bench: Bench, result: ScenarioResult) -> Operator:
     api = bench.api
     assert api is not None
@@ -716,7 +717,7 @@ def scale(bench: Bench, result: ScenarioResult) -> Operator:
     return operator
 
 
-# 5: quiet cost -------------------------------------------------------------------------------------
+# 5: quiet cost ----------
 def quiet(bench: Bench, result: ScenarioResult) -> None:
     api = bench.api
     assert api is not None
@@ -782,8 +783,7 @@ def quiet(bench: Bench, result: ScenarioResult) -> None:
     metrics1, api1, memory = operator.metrics(), bench.apiserver_requests(), operator.memory()
     minutes = (samples[-1][0] - samples[0][0]) / 60
     cpu_percent = [
-        100 * (c1 - c0) / (t1 - t0)
-        for (t0, c0, _), (t1, c1, _) in zip(samples, samples[1:], strict=False)
+        100 * (c1 - c0) / (t1 - t0) for (t0, c0, _), (t1, c1, _) in itertools.pairwise(samples)
     ]
     requests = _operator_requests(metrics0, metrics1)
     idle = _apiserver_writes(delta(api1, api0))
@@ -849,7 +849,7 @@ def quiet(bench: Bench, result: ScenarioResult) -> None:
     )
 
 
-# 6: startup ----------------------------------------------------------------------------------------
+# 6: startup ----------
 def startup(bench: Bench, operator: Operator, result: ScenarioResult) -> None:
     n = bench.sizes.scale_rollouts
     to_health, to_drained, cpu, gets, status_writes, apiserver_status, apiserver_patches = (

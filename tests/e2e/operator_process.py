@@ -141,6 +141,7 @@ def service_account_kubeconfig(
         "contexts": [{"name": account, "context": {"cluster": cluster["name"], "user": account}}],
         "current-context": account,
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return path
@@ -154,7 +155,6 @@ def operator_kubeconfig(kubectl: Kubectl, kubeconfig: Path, crds_installed: list
     missing verb fails the tests.
     """
     install(kubectl, render_manifests(kubectl, "manifests/overlays/secrets"))
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
     return service_account_kubeconfig(
         kubectl,
         kubeconfig,
