@@ -7,10 +7,12 @@ patch and the decided Events. Nothing is written when the decision equals what e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +57,13 @@ class Controller:
         self.queue: WorkQueue[RolloutKey] = WorkQueue(self.reconcile, workers=settings.workers)
 
     async def start(self) -> None:
-        """Start the workers (called from kopf's startup handler)."""
+        """Start the workers (called from kopf's startup handler).
+
+        API calls run in the loop's default executor; size it for every worker to have a
+        request in flight (asyncio's default of cores + 4 would queue them on small nodes).
+        """
+        executor = ThreadPoolExecutor(self.settings.workers * 2, thread_name_prefix="api")
+        asyncio.get_running_loop().set_default_executor(executor)
         self.queue.start()
 
     async def stop(self) -> None:
