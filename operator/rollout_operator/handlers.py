@@ -15,6 +15,23 @@ from .controller import Controller
 from .names import GROUP, PLURAL, VERSION, WORKLOAD_PLURALS
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's diff base is for change handlers, which we do not use; skip building it.
+
+    Otherwise kopf deep-copies every watched body on every event (about a third of its
+    per-event CPU in profiles) only to compare copies nobody reads. Nothing is stored.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def build_registry(controller: Controller) -> kopf.OperatorRegistry:
     """A registry whose handlers forward every relevant watch event to `controller`."""
     registry = kopf.OperatorRegistry()
@@ -28,6 +45,7 @@ def build_registry(controller: Controller) -> kopf.OperatorRegistry:
         # List in pages: one unpaged list of 5,000 ConfigMaps is ~100 MB of Python objects
         # at once, and the process keeps that memory long after.
         settings.watching.chunk_size = 500
+        settings.persistence.diffbase_storage = NoDiffBase()
         settings.watching.server_timeout = 600
         await controller.start()
 

@@ -90,3 +90,17 @@ def events_for(core_api: client.CoreV1Api, namespace: str, name: str) -> list[tu
     return [
         (e.reason, e.message) for e in sorted(events, key=lambda e: e.metadata.creation_timestamp)
     ]
+
+
+def wait_event(
+    core_api: client.CoreV1Api, namespace: str, name: str, reason: str
+) -> list[tuple[str, str]]:
+    """Wait for an Event with `reason` on Rollout `name` (Events follow the status write)."""
+
+    def check() -> Observed:
+        events = events_for(core_api, namespace, name)
+        return Observed(reason in [r for r, _ in events], events)
+
+    result: Observed = wait_for(check, timeout=30, what=f"a {reason} Event on {name}")
+    events: list[tuple[str, str]] = result.value
+    return events

@@ -9,7 +9,7 @@ from kubernetes import client
 
 from .kube import Kubectl, make_deployment
 from .operator_process import OperatorProcess
-from .rollouts import condition, events_for, get_rollout, make_rollout, wait_phase
+from .rollouts import condition, get_rollout, make_rollout, wait_event, wait_phase
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_missing_target_waits_then_proceeds_by_itself(
         f'Deployment "server" not found in namespace "{namespace}"; the rollout starts by itself once it exists'
     )
     assert condition(rollout, "Stalled")["status"] == "True"
-    assert "TargetNotFound" in [r for r, _ in events_for(core_api, namespace, "server")]
+    wait_event(core_api, namespace, "server", "TargetNotFound")
     kubectl.apply(make_deployment("server"), namespace)
     rollout = wait_phase(custom_api, namespace, "server", "Succeeded")
     assert rollout["status"]["images"][0]["image"].endswith(":v2")

@@ -13,9 +13,9 @@ from .rollouts import (
     PLURAL,
     VERSION,
     condition,
-    events_for,
     get_rollout,
     make_rollout,
+    wait_event,
     wait_phase,
 )
 
@@ -87,7 +87,9 @@ def test_set_image_rolls_out_and_reports_like_kubectl(
     allowed = ("Waiting for deployment", 'deployment "server" successfully rolled out')
     assert all(m.startswith(allowed) for m in messages), messages
 
-    reasons = [reason for reason, _ in events_for(core_api, namespace, "server")]
+    reasons = [
+        reason for reason, _ in wait_event(core_api, namespace, "server", "RolloutSucceeded")
+    ]
     assert reasons[:1] == ["ImageUpdated"]
     assert "RolloutSucceeded" in reasons
 
@@ -145,10 +147,11 @@ def test_broken_image_fails_with_progress_deadline(
     assert rollout["status"]["message"] == 'deployment "server" exceeded its progress deadline'
     assert condition(rollout, "Stalled")["reason"] == "ProgressDeadlineExceeded"
     assert condition(rollout, "Ready")["status"] == "False"
+    events = wait_event(core_api, namespace, "server", "ProgressDeadlineExceeded")
     assert (
         "ProgressDeadlineExceeded",
         'deployment "server" exceeded its progress deadline',
-    ) in events_for(core_api, namespace, "server")
+    ) in events
     # kubectl agrees.
     result = kubectl("rollout", "status", "deployment/server", "-n", namespace, "--timeout=10s")
     assert result.returncode != 0
