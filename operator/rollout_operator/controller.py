@@ -92,7 +92,7 @@ class Controller:
         owners = self.store.referenced(key)
         if not owners:
             return
-        if self.store.put_workload(kind, None if event_type == "DELETED" else body, key):
+        if self.store.put_workload(key, None if event_type == "DELETED" else body):
             self._enqueue(owners)
 
     def on_config(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -117,7 +117,7 @@ class Controller:
             return None
         if key not in self.store.workloads:
             body = await self.kube.get(WORKLOAD_PLURALS[key[1]], workload_path(*key))
-            self.store.put_workload(key[1], body, key)
+            self.store.put_workload(key, body)
         return self.store.workloads.get(key)
 
     async def _configs(
@@ -199,7 +199,7 @@ class Controller:
                     f"{WORKLOAD_PLURALS[kind]} (see manifests/)",
                 )
             raise
-        self.store.put_workload(kind, patched, key)
+        self.store.put_workload(key, patched)
         if decision.plan.changes:
             metrics.IMAGE_UPDATES.labels(kind).inc()
         if decision.plan.restart is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,7 +166,7 @@ class Store:
         """Rollouts that reference `obj` (as target or as config)."""
         return set(self._by_object.get(obj, ()))
 
-    def put_workload(self, kind: str, body: Mapping[str, Any] | None, key: ObjectKey) -> bool:
+    def put_workload(self, key: ObjectKey, body: Mapping[str, Any] | None) -> bool:
         """Cache a referenced workload (None: known absent); False if stale or unreferenced."""
         if key not in self._by_object:
             return False
@@ -193,7 +193,3 @@ class Store:
         changed_at = time.monotonic() if before is not None else None
         self.configs[key] = ConfigEntry(digest, changed_at)
         return True
-
-    def keys(self) -> Iterable[RolloutKey]:
-        """All known Rollouts."""
-        return list(self.rollouts)

@@ -33,10 +33,10 @@ def test_older_rollout_owns_the_target_and_the_later_one_takes_over_after_delete
 
 def test_unreferenced_objects_are_not_kept():
     store = Store()
-    assert not store.put_workload("Deployment", deployment("other"), ("ns", "Deployment", "other"))
+    assert not store.put_workload(("ns", "Deployment", "other"), deployment("other"))
     store.put_rollout(rollout("r"))
     key = ("ns", "Deployment", "server")
-    assert store.put_workload("Deployment", deployment(), key)
+    assert store.put_workload(key, deployment())
     assert store.workloads[key] == slim_workload(deployment())
     store.delete_rollout("ns", "r")
     assert key not in store.workloads
@@ -46,8 +46,8 @@ def test_stale_workload_copies_are_ignored():
     store = Store()
     store.put_rollout(rollout("r"))
     key = ("ns", "Deployment", "server")
-    assert store.put_workload("Deployment", deployment(rv="10"), key)
-    assert not store.put_workload("Deployment", deployment(rv="9"), key)
+    assert store.put_workload(key, deployment(rv="10"))
+    assert not store.put_workload(key, deployment(rv="9"))
     assert store.workloads[key]["metadata"]["resourceVersion"] == "10"
 
 
