@@ -43,14 +43,14 @@ undeploy: ## Remove what `make deploy` installed (Rollouts go with the CRD)
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests benchmarks
+	$(BIN)/ruff format --check operator tests benchmarks
 	$(BIN)/mypy
 
 .PHONY: fmt
 fmt: $(STAMP) ## Apply ruff's formatting and safe fixes
-	$(BIN)/ruff check --fix operator tests
-	$(BIN)/ruff format operator tests
+	$(BIN)/ruff check --fix operator tests benchmarks
+	$(BIN)/ruff format operator tests benchmarks
 
 .PHONY: unit
 unit: $(STAMP) ## Fast unit tests (no cluster)

@@ -306,11 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915
         shown = md_path.relative_to(Path.cwd())
     except ValueError:
         shown = md_path
-    print(
-        f"bench: {len(chosen)} scenarios, {len(failed)} failed"
-        f"{' (' + ', '.join(map(str, failed)) + ')' if failed else ''}, "
-        f"{meta['seconds']:.0f} s, report {shown}"
-    )
+    crashed = f" (crashed: {', '.join(map(str, failed))})" if failed else ""
+    print(f"bench: {meta['seconds']:.0f} s, report {shown}{crashed}")
+    # Last, in the plain "N passed, N failed" form that CI summaries recognise.
+    print(f"bench: {len(chosen) - len(failed)} passed, {len(failed)} failed")
     if interrupted:
         return 130
     return 1 if failed else 0
