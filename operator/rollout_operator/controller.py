@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from . import metrics
@@ -30,7 +30,7 @@ from .kube import (
 )
 from .names import WORKLOAD_PLURALS
 from .spec import ConfigRef
-from .status import parse_timestamp
+from .status import Phase, parse_timestamp
 from .store import ObjectKey, RolloutKey, Store, config_keys, target_key
 from .workqueue import WorkQueue
 
@@ -55,6 +55,8 @@ class Controller:
         self.settings = settings
         self.store = Store()
         self.queue: WorkQueue[RolloutKey] = WorkQueue(self.reconcile, workers=settings.workers)
+        for phase in ("New", *Phase):
+            metrics.ROLLOUTS.labels(phase).set_function(partial(self._rollouts_in, phase))
 
     async def start(self) -> None:
         """Start the workers (called from kopf's startup handler).
@@ -83,7 +85,6 @@ class Controller:
             self._enqueue(self.store.delete_rollout(meta["namespace"], meta["name"]))
         else:
             self._enqueue(self.store.put_rollout(body))
-        self._count_phases()
 
     def on_workload(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A Deployment/StatefulSet/DaemonSet event; ignored unless a Rollout targets it."""
@@ -103,12 +104,10 @@ class Controller:
         if owners and self.store.put_config(key, None if event_type == "DELETED" else body):
             self._enqueue(owners, self.settings.restart_debounce)
 
-    def _count_phases(self) -> None:
-        phases = Counter(
-            (r.get("status") or {}).get("phase", "New") for r in self.store.rollouts.values()
-        )
-        for phase in ("New", "Progressing", "Succeeded", "Failed", "Blocked"):
-            metrics.ROLLOUTS.labels(phase).set(phases.get(phase, 0))
+    def _rollouts_in(self, phase: str) -> int:
+        """For the phase gauge, counted when scraped rather than on every event."""
+        rollouts = self.store.rollouts.values()
+        return sum(1 for r in rollouts if (r.get("status") or {}).get("phase", "New") == phase)
 
     # Reconcile ------------------------------------------------------------------------
     async def _target(self, rollout: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -222,7 +221,6 @@ class Controller:
                 )
                 self.store.put_rollout(written)  # the next decision must see this status
                 self._observe_completion(current, decision.status)
-                self._count_phases()
         for event in decision.events:
             try:
                 await self.kube.post_event(rollout, event.type, event.reason, event.message)
