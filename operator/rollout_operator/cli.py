@@ -17,6 +17,7 @@ import kopf
 
 from . import __version__, logs, metrics
 from .api import Api, ApiError
+from .conflicts import ConflictSettings
 from .controller import ControllerSettings
 from .kubeconfig import ConfigError, Connection, in_cluster, load_connection, own_namespace
 from .leader import LeaseConfig
@@ -57,6 +58,19 @@ def _parser() -> argparse.ArgumentParser:
         help="quiet time after a ConfigMap/Secret edit before restarting, so several edits "
         "restart once (default: %(default)s)")  # fmt: skip
     add("--workers", type=int, default=8, help="concurrent reconciles (default: %(default)s)")
+    add("--status-interval", type=float, default=5.0, metavar="SECONDS",
+        help="least time between two status writes of one Rollout that only report progress; "
+        "phase changes are written at once (default: %(default)s)")  # fmt: skip
+    add("--conflict-threshold", type=int, default=3, metavar="N",
+        help="after N reverts of a field a Rollout owns by another writer, each within "
+        "--conflict-window of the last, stop writing it back (default: %(default)s)")  # fmt: skip
+    add(
+        "--conflict-window",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="see --conflict-threshold (default: %(default)s)",
+    )
     add("--metrics-port", type=int, default=8080, metavar="PORT",
         help="serve Prometheus metrics at /metrics; 0 disables (default: %(default)s)")  # fmt: skip
     add("--health-port", type=int, default=8081, metavar="PORT",
@@ -127,6 +141,8 @@ def _settings(args: argparse.Namespace, plan: StartupPlan) -> RuntimeSettings:
             restart_debounce=args.restart_debounce,
             workers=args.workers,
             instance=_identity(),
+            status_interval=args.status_interval,
+            conflicts=ConflictSettings(args.conflict_threshold, args.conflict_window),
         ),
         namespaces=plan.namespaces,
         leader=leader,

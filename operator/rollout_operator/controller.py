@@ -12,14 +12,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import metrics, paths
+from . import logs, metrics, paths, rootcause
 from .api import Api, ApiError
 from .confighash import comparable, content_hash, keyed_hash
-from .decide import Decision, Event, Observation, WriteFailure, after_write, decide, status_patch
+from .conflicts import ConflictSettings
+from .decide import (
+    Decision,
+    Event,
+    Observation,
+    WriteFailure,
+    after_write,
+    decide,
+    status_patch,
+    with_cause,
+)
 from .names import FIELD_MANAGER, GROUP, KIND, VERSION, WORKLOAD_PLURALS
 from .spec import ConfigRef
 from .status import parse_timestamp
@@ -41,6 +51,9 @@ class ControllerSettings:
     workers: int = 8
     #: Who posts Events (reportingInstance): the pod name.
     instance: str = FIELD_MANAGER
+    #: Minimum seconds between progress-only status writes of one Rollout.
+    status_interval: float = 5.0
+    conflicts: ConflictSettings = field(default_factory=ConflictSettings)
 
 
 class TransientError(Exception):
@@ -58,6 +71,8 @@ class Controller:
         self.secret_key = secret_key
         self.store = Store()
         self.queue: WorkQueue[RolloutKey] = WorkQueue(self.reconcile, workers=settings.workers)
+        #: monotonic time of this process's last status write, per Rollout (coalescing).
+        self._status_written: dict[RolloutKey, float] = {}
 
     # Informer events: cheap, synchronous, no I/O. --------------------------------------
     def _enqueue(self, keys: set[RolloutKey], delay: float = 0.0) -> None:
@@ -70,6 +85,7 @@ class Controller:
         deleted = event_type == "DELETED"
         if kind == KIND:
             if deleted:
+                self._status_written.pop((meta["namespace"], meta["name"]), None)
                 self._enqueue(self.store.delete_rollout(meta["namespace"], meta["name"]))
             else:
                 self._enqueue(self.store.put_rollout(obj))
@@ -168,6 +184,7 @@ class Controller:
         claimed_by = self.store.claimed_by(key)
         target = None if claimed_by else await self._target(rollout)
         configs, settling = await self._configs(rollout)
+        written = self._status_written.get(key)
         return Observation(
             rollout=rollout,
             target=target,
@@ -176,6 +193,9 @@ class Controller:
             config_settling=settling,
             claimed_by=claimed_by,
             secrets_enabled=self.settings.secrets_enabled and self.secret_key is not None,
+            since_status_write=None if written is None else time.monotonic() - written,
+            status_interval=self.settings.status_interval,
+            conflict_settings=self.settings.conflicts,
         )
 
     # Reconcile -------------------------------------------------------------------------
@@ -198,7 +218,27 @@ class Controller:
             decision = await self._patch_workload(obs, decision)
         if decision.forget:
             return decision
+        if decision.explain is not None:
+            decision = with_cause(decision, await self._explain(obs, decision.explain))
+        if decision.conflict_started:
+            metrics.CONFLICTS.labels(obs.rollout["spec"]["targetRef"]["kind"]).inc()
         return await self._write_status(obs, decision)
+
+    async def _explain(self, obs: Observation, images: Mapping[str, str]) -> str | None:
+        """One read of the failed revision's pods and their Events (never a watch)."""
+        namespace = obs.rollout["metadata"]["namespace"]
+        selector = rootcause.label_selector(obs.target or {})
+        if selector is None:
+            return None
+        try:
+            pods, _ = await self.api.list(paths.pods(namespace), label_selector=selector)
+            events, _ = await self.api.list(
+                paths.events(namespace), field_selector="involvedObject.kind=Pod,type=Warning"
+            )
+        except ApiError as error:
+            return f"could not read the pods to tell why ({error})"
+        since = (obs.rollout.get("status") or {}).get("startedAt")
+        return rootcause.explain(pods, events, images, since)
 
     async def _patch_workload(self, obs: Observation, decision: Decision) -> Decision:
         assert decision.patch is not None
@@ -267,10 +307,34 @@ class Controller:
                         obs, decision, WriteFailure("status", error.status, error.message)
                     )
                 self.store.put_rollout(written)  # the next decision must see this status
+                self._status_written[(meta["namespace"], meta["name"])] = time.monotonic()
                 self._observe_completion(current, decision.status)
+                self._log_outcome(meta, current, decision.status)
         for event in decision.events:
             await self._post_event(rollout, event)
         return decision
+
+    @staticmethod
+    def _log_outcome(
+        meta: Mapping[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> None:
+        """One log line per outcome: a new revision, or a new phase/reason."""
+        about = logs.about(meta["namespace"], meta["name"], after.get("reason"))
+        if after.get("revision") != before.get("revision") and after.get("history"):
+            entry = after["history"][0]
+            log.info(
+                "Revision %s (%s): %s", entry.get("revision"), entry.get("trigger"),
+                entry.get("changeCause"), extra=about,
+            )  # fmt: skip
+        if (after.get("phase"), after.get("reason")) != (before.get("phase"), before.get("reason")):
+            level = (
+                logging.WARNING
+                if after.get("phase") in ("Failed", "Blocked", "RolledBack")
+                else logging.INFO
+            )
+            log.log(level, "%s: %s", after.get("phase"), after.get("message"), extra=about)
+            if after.get("phase") == "RolledBack" and before.get("phase") != "RolledBack":
+                metrics.ROLLBACKS.labels(str(after.get("target", "?/")).split("/")[0]).inc()
 
     async def _post_event(self, rollout: Mapping[str, Any], event: Event) -> None:
         """Record a core/v1 Event on the Rollout; an Event is a courtesy, never a failure."""

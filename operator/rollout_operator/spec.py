@@ -14,6 +14,7 @@ from .images import InvalidImageError, parse_image, with_tag
 from .names import WORKLOAD_PLURALS
 
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
+DEFAULT_REVISION_HISTORY_LIMIT = 10
 
 
 class InvalidSpecError(ValueError):
@@ -61,6 +62,11 @@ class RolloutSpec:
     configs: tuple[ConfigRef, ...] = ()
     restarted_at: str | None = None
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
+    #: spec.restartOnChangeOf.auto: discover ConfigMaps / Secrets from the pod template.
+    auto_config_maps: bool = False
+    auto_secrets: bool = False
+    rollback_on_failure: bool = False
+    revision_history_limit: int = DEFAULT_REVISION_HISTORY_LIMIT
 
     @property
     def target(self) -> str:
@@ -115,6 +121,10 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     deadline = spec.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE_SECONDS)
     if not isinstance(deadline, int) or deadline < 1:
         raise InvalidSpecError("spec.progressDeadlineSeconds must be a positive integer")
+    limit = spec.get("revisionHistoryLimit", DEFAULT_REVISION_HISTORY_LIMIT)
+    if not isinstance(limit, int) or not 0 <= limit <= 50:
+        raise InvalidSpecError("spec.revisionHistoryLimit must be an integer from 0 to 50")
+    auto = (spec.get("restartOnChangeOf") or {}).get("auto") or {}
     return RolloutSpec(
         target_kind=kind,
         target_name=name,
@@ -122,4 +132,8 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         configs=_configs(spec.get("restartOnChangeOf")),
         restarted_at=spec.get("restartedAt") or None,
         progress_deadline_seconds=deadline,
+        auto_config_maps=auto.get("configMaps") is True,
+        auto_secrets=auto.get("secrets") is True,
+        rollback_on_failure=spec.get("rollbackOnFailure") is True,
+        revision_history_limit=limit,
     )

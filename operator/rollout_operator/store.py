@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .conflicts import image_managers
+
 #: (namespace, name) of a Rollout.
 RolloutKey = tuple[str, str]
 #: (namespace, kind, name) of a workload, ConfigMap or Secret.
@@ -89,9 +91,13 @@ def slim_workload(obj: Mapping[str, Any]) -> dict[str, Any]:
     pod = template.get("spec") or {}
     return {
         "metadata": {
-            k: meta[k]
-            for k in ("name", "namespace", "uid", "generation", "resourceVersion")
-            if k in meta
+            **{
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "generation", "resourceVersion")
+                if k in meta
+            },
+            # Who else sets container images: names the other writer in a field fight.
+            "imageManagers": image_managers(meta.get("managedFields")),
         },
         "spec": {
             **{
