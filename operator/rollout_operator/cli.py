@@ -21,6 +21,7 @@ from .controller import Controller, ControllerSettings
 from .handlers import build_registry
 from .kube import Kube, load_api_client
 from .permissions import StartupPlan, check_all
+from .plugin.main import main as plugin_main
 
 #: How often an operator with nothing it may watch asks again (RBAC has no watch for "can-i").
 RBAC_RECHECK_SECONDS = 30
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("rollouts", help="the kubectl plugin: `rollout-operator rollouts --help`")
     run = commands.add_parser(
         "run",
         help="run the operator against the current kube context (in-cluster config first)",
@@ -184,6 +186,9 @@ def _interim_health_server(args: argparse.Namespace) -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["rollouts"]:  # the kubectl plugin, for images that have no kubectl
+        return plugin_main(argv[1:], prog="rollout-operator rollouts")
     args = _parser().parse_args(argv)
     if args.command == "run":
         return run(args)
