@@ -90,9 +90,16 @@ def lines_until(process: subprocess.Popen[str], wanted: str) -> Iterator[str]:
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    """Wait for a background plugin; (exit code, rest of stdout, stderr)."""
-    out, err = process.communicate(timeout=HANG_GUARD)
-    return process.returncode, out, err
+    """Wait for a background plugin; (exit code, rest of stdout, stderr).
+
+    Reads through the same file objects as `lines_until` (communicate() would bypass
+    their buffers and lose lines); the plugin's own --timeout bounds the wait.
+    """
+    assert process.stdout is not None
+    assert process.stderr is not None
+    out = process.stdout.read()
+    err = process.stderr.read()
+    return process.wait(timeout=HANG_GUARD), out, err
 
 
 def ready_rollout(
