@@ -73,7 +73,8 @@ def test_live_progress_lines_then_success_after_a_fix(
     assert lines[-1] == SUCCESS
     assert all(
         line.startswith(
-            ('Waiting for deployment "server"', 'Waiting for rollout "server"', SUCCESS)
+            # kubectl's lines, "Waiting for deployment spec update to be observed..." too
+            ("Waiting for deployment ", 'Waiting for rollout "server" ', SUCCESS)
         )
         for line in lines
     ), lines
