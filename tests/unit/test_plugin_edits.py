@@ -151,3 +151,8 @@ def test_containers_patch_is_conditional_on_the_version_read():
         "metadata": {"resourceVersion": "42"},
         "spec": {"containers": [{"name": "app", "image": "a:1"}]},
     }
+
+
+def test_undo_to_a_revision_without_history_says_which_revisions_exist():
+    with pytest.raises(EditError, match=r"revision 2 not found.*revisions: none"):
+        undo_target({}, 2)

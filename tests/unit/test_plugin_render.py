@@ -187,3 +187,15 @@ def test_timeout_report_names_the_rollouts_still_waiting():
         "error: timed out after 1m30s waiting for the rollout to finish",
         '  rollout "web": Progressing: Waiting for 2 pods',
     ]
+
+
+def test_ready_is_computed_from_the_counts_whatever_format_status_ready_has():
+    text = list_table(
+        [rollout(ready="2/2", replicas=2, updatedReplicas=2, availableReplicas=1)],
+        NOW,
+        namespaces=False,
+    )
+    assert text.splitlines()[1].split()[1:2] == ["Deployment/web"]
+    assert "2/1/2" in text.splitlines()[1].split()
+    only = list_table([rollout(ready="1/1/1")], NOW, namespaces=False)
+    assert "1/1/1" in only.splitlines()[1].split()

@@ -146,14 +146,14 @@ def undo_target(status: Mapping[str, Any], to_revision: int | None) -> Mapping[s
     With `to_revision`: that one. Without: like `kubectl rollout undo`, the previous
     revision, skipping those that only restarted (same images as the current one).
     """
+    if to_revision is not None:
+        return find_revision(status, to_revision)
     history = history_of(status)
     if not history:
         raise EditError(
             "status.history is empty: nothing to undo to (the operator records revisions "
             "as they roll out)"
         )
-    if to_revision is not None:
-        return find_revision(status, to_revision)
     current = status.get("revision", history[0]["revision"])
     current_entry = next((h for h in history if h["revision"] == current), history[0])
     current_images = _images(current_entry)

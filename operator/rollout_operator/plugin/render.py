@@ -45,11 +45,9 @@ def images_text(images: Mapping[str, str]) -> str:
 
 
 def ready_text(status: Mapping[str, Any]) -> str:
-    """updated/available/desired, as the operator writes it (or computed from the counts)."""
-    if status.get("ready"):
-        return str(status["ready"])
+    """up-to-date/available/desired, each capped at desired so a surge never shows 4/3."""
     if "replicas" not in status:
-        return NONE
+        return str(status.get("ready") or NONE)
     desired = int(status.get("replicas") or 0)
     counts = (status.get("updatedReplicas"), status.get("availableReplicas"))
     return "/".join(str(min(int(n or 0), desired)) for n in counts) + f"/{desired}"
