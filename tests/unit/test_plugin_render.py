@@ -121,7 +121,10 @@ def test_details_show_live_images_conditions_rollback_and_history():
 
 
 def test_details_without_workload_fall_back_to_status_images():
-    text = details(rollout(images=IMAGES), None, NOW)
+    body = rollout(images=IMAGES)
+    body["spec"]["rollbackOnFailure"] = True
+    text = details(body, None, NOW)
+    assert "  rollbackOnFailure: true" in text  # YAML's spelling, as it was written
     assert "Images (status):" in text
     assert "side: proxy:1.4" in text
     assert "was not found" in text

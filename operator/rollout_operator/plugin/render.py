@@ -100,7 +100,8 @@ def _spec_lines(spec: Mapping[str, Any]) -> list[str]:
         lines.append(f"  restart on change of: {', '.join(names) or NONE}{extra}")
     for key in ("restartedAt", "progressDeadlineSeconds", "rollbackOnFailure"):
         if key in spec:
-            lines.append(f"  {key}: {spec[key]}")
+            value = spec[key]
+            lines.append(f"  {key}: {str(value).lower() if isinstance(value, bool) else value}")
     return lines
 
 
