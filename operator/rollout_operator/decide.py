@@ -61,6 +61,25 @@ class Decision:
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None
     plan: Plan | None = field(default=None, compare=False)
+    #: The cached target is stale: fetch it again before the next decision.
+    refetch_target: bool = False
+    #: The Rollout no longer exists: forget it, write nothing.
+    forget: bool = False
+    #: A write failed for a reason that may pass: retry with backoff.
+    retry: bool = False
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    """A decided write that the apiserver refused or never answered (status 0)."""
+
+    what: str  # "workload" | "status"
+    status: int
+    message: str
+
+
+#: Answers that may pass by themselves: no answer, throttling, server errors.
+TRANSIENT = frozenset({0, 429, 500, 502, 503, 504})
 
 
 _FINISHED = (Phase.SUCCEEDED.value, Phase.FAILED.value)
@@ -290,3 +309,39 @@ def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
     patch = {k: v for k, v in desired.items() if current.get(k) != v}
     patch.update({k: None for k in current if k not in desired})
     return {k: v for k, v in patch.items() if not (v is None and k not in current)}
+
+
+def after_write(obs: Observation, decision: Decision, failure: WriteFailure) -> Decision:
+    """What a failed write means, decided here rather than in the shell.
+
+    - 409 on the workload: our copy was stale (the resourceVersion precondition); fetch
+      it again and decide anew, never overwrite someone else's newer change.
+    - 404 on the workload: it was deleted since we looked; decide again without it.
+    - 403/400/422 on the workload: nothing retrying can fix; the Rollout says why.
+    - 404 on the status: the Rollout itself is gone; forget it.
+    - anything transient (timeout, 429, 5xx), and other status failures: retry with backoff.
+    """
+    if failure.what == "workload":
+        if failure.status in (404, 409):
+            return Decision(refetch_target=True, requeue_after=0.0)
+        if failure.status not in TRANSIENT:
+            spec_target = _target_text(obs)
+            if failure.status == 403:
+                reason = "Forbidden"
+                message = (
+                    f"the operator may not patch {spec_target}: {failure.message}; grant its "
+                    "ServiceAccount 'patch' on that kind (see the RBAC in manifests/)"
+                )
+            else:
+                reason = "PatchRejected"
+                message = f"the apiserver rejected the change to {spec_target}: {failure.message}"
+            return blocked(obs, reason, message)
+    elif failure.status == 404:
+        return Decision(forget=True)
+    return Decision(retry=True)
+
+
+def _target_text(obs: Observation) -> str:
+    ref = (obs.rollout.get("spec") or {}).get("targetRef") or {}
+    namespace = _meta(obs.rollout, "namespace", "")
+    return f'{ref.get("kind")} "{ref.get("name")}" in namespace "{namespace}"'
