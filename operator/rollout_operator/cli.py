@@ -22,6 +22,7 @@ from .controller import ControllerSettings
 from .kubeconfig import ConfigError, Connection, in_cluster, load_connection, own_namespace
 from .leader import LeaseConfig
 from .permissions import Access, StartupPlan, plan_startup, required, review_body
+from .plugin.main import main as plugin_main
 from .runtime import Runtime, RuntimeSettings
 from .serving import PortInUseError, State, serve
 
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("rollouts", help="the kubectl plugin: `rollout-operator rollouts --help`")
     run = commands.add_parser(
         "run",
         help="run the operator against the current kube context (in-cluster config first)",
@@ -272,6 +274,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["rollouts"]:  # the kubectl plugin, for images that have no kubectl
+        return plugin_main(argv[1:], prog="rollout-operator rollouts")
     args = _parser().parse_args(argv)
     if args.command == "run":
         return run(args)
