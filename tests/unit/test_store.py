@@ -164,7 +164,12 @@ def test_slim_workload_keeps_only_what_decisions_read():
         "status": {"replicas": 2},
     }
     slim = slim_workload(big)
-    assert slim["metadata"] == {"name": "s", "namespace": "ns", "generation": 2, "imageManagers": {}}
+    assert slim["metadata"] == {
+        "name": "s",
+        "namespace": "ns",
+        "generation": 2,
+        "imageManagers": {},
+    }
     assert slim["spec"]["template"]["spec"]["containers"] == [{"name": "c", "image": "i"}]
     assert slim["spec"]["selector"] == {}  # to find the new pods when a rollout fails
     assert "volumes" not in slim["spec"]["template"]["spec"]
