@@ -147,7 +147,7 @@ def test_author_without_get_on_a_referenced_config_is_rejected(
     refs = {"configMaps": [], "secrets": [], field: ["readable", "hidden", "hidden-too"]}
     rollout = make_rollout("web", "web", config_maps=refs["configMaps"], secrets=refs["secrets"])
     expected = (
-        f"user {user} may not get {resource} hidden, hidden-too in namespace {namespace}: "
+        f"user {user} may not get {resource} hidden in namespace {namespace}: "
         f"a Rollout may only reference {kind}s its author may read"
     )
     _await_policy(kubectl, user, namespace, rollout, expected)
@@ -156,7 +156,12 @@ def test_author_without_get_on_a_referenced_config_is_rejected(
     assert expected in result.stderr
     assert _stored(kubectl, namespace) == []
 
-    _role(kubectl, namespace, user, "hidden", ("get", resource, "hidden", "hidden-too"))
+    # Each unreadable one is named in turn.
+    _role(kubectl, namespace, user, "hidden", ("get", resource, "hidden"))
+    _await_rbac(kubectl, user, namespace, "get", f"{resource}/hidden")
+    result = _apply_as(kubectl, user, namespace, rollout)
+    assert f"may not get {resource} hidden-too in namespace {namespace}" in result.stderr
+    _role(kubectl, namespace, user, "hidden-too", ("get", resource, "hidden-too"))
     _await_rbac(kubectl, user, namespace, "get", f"{resource}/hidden-too")
     accepted = _apply_as(kubectl, user, namespace, rollout)
     assert accepted.returncode == 0, accepted.stderr

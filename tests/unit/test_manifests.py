@@ -452,8 +452,30 @@ def test_admission_policy_in_every_variant_unless_turned_off(
     text = yaml.safe_dump(spec)
     for check in (".check('patch')", "resource('secrets')", "resource('configmaps')"):
         assert check in text, check
-    assert all(v.get("reason") == "Forbidden" and v.get("messageExpression")
-               for v in spec["validations"])  # fmt: skip
+    assert all(v.get("reason") == "Forbidden" for v in spec["validations"])
+
+
+def test_admission_policy_checks_every_name_the_crd_allows(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """One validation per list index up to the CRD's maxItems, and a guard beyond it."""
+    spec = _one(rendered["default"], "ValidatingAdmissionPolicy", POLICY)["spec"]
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    lists = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["restartOnChangeOf"]["properties"]
+    for field, resource in (("secrets", "secrets"), ("configMaps", "configmaps")):
+        limit = lists[field]["maxItems"]
+        checked = [
+            v for v in spec["validations"]
+            if f"resource('{resource}')" in v["expression"] and ".name(" in v["expression"]
+        ]  # fmt: skip
+        assert [f"variables.{field}[{i}]" in v["expression"] for i, v in enumerate(checked)] == [
+            True
+        ] * limit
+        assert f"size(variables.{field}) <= {limit}" in [
+            v["expression"] for v in spec["validations"]
+        ]
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
