@@ -21,16 +21,25 @@ from .operator_process import install, render_manifests
 from .rollouts import make_rollout
 
 POLICY_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+POLICY = "rollout-operator-rollout-author"
 
 
 @pytest.fixture(scope="module")
 def admission_policy(kubectl: Kubectl, crds_installed: list[str]) -> str:
-    """The shipped policy and binding (as `kubectl apply -k manifests/` installs them)."""
-    objects = [o for o in render_manifests(kubectl, "manifests") if o["kind"] in POLICY_KINDS]
-    assert len(objects) == 2
+    """The shipped policy and binding, and the aggregated Rollout roles for people (as
+    `kubectl apply -k manifests/` installs them; the operator's own RBAC is left alone)."""
+    objects = [
+        o
+        for o in render_manifests(kubectl, "manifests")
+        if o["kind"] in POLICY_KINDS
+        or (
+            o["kind"] == "ClusterRole"
+            and o["metadata"]["name"].startswith("rollout-operator-rollouts-")
+        )
+    ]
+    assert len(objects) == 4
     install(kubectl, objects)
-    name: str = objects[0]["metadata"]["name"]
-    return name
+    return POLICY
 
 
 def _user() -> str:
@@ -115,7 +124,7 @@ def test_author_without_patch_on_the_target_is_rejected_then_accepted_with_it(
     result = _apply_as(kubectl, user, namespace, rollout)
     assert result.returncode != 0
     assert expected in result.stderr
-    assert "ValidatingAdmissionPolicy 'rollout-operator-rollout-author'" in result.stderr
+    assert f"ValidatingAdmissionPolicy '{POLICY}'" in result.stderr
     assert _stored(kubectl, namespace) == []
 
     # Patch on another Deployment does not help; patch on this one does.
