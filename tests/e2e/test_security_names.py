@@ -11,12 +11,15 @@ operator's log are checked for any trace of the attack.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from .kube import Kubectl, make_deployment, wait_for
@@ -184,3 +187,100 @@ def test_path_traversal_in_every_name_field_is_rejected_and_nothing_is_written(
     assert victim.spec.template.spec.containers[0].image.endswith(":v1")
     assert VICTIM not in operator.log()
     assert VICTIM.replace("c", "\u0441", 1) not in operator.log()
+
+
+# --- The second line: the operator's own check, for objects the schema did not stop ---
+
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "rollout-operator.dev_rollouts.yaml"
+
+
+def _loosened(crd: dict[str, Any]) -> dict[str, Any]:
+    """The CRD without pattern/maxLength on the name fields (as an older schema had)."""
+    crd = copy.deepcopy(crd)
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    props = spec["properties"]
+    lists = props["restartOnChangeOf"]["properties"]
+    for schema in (
+        props["targetRef"]["properties"]["name"],
+        props["containers"]["items"]["properties"]["name"],
+        lists["configMaps"]["items"],
+        lists["secrets"]["items"],
+    ):
+        schema.pop("pattern")
+        schema.pop("maxLength")
+    return crd
+
+
+def _apply_crd(kubectl: Kubectl, crd: dict[str, Any]) -> None:
+    kubectl("apply", "--server-side", "--force-conflicts",
+            "--field-manager=rollout-operator-e2e", "-f", "-",
+            input=json.dumps(crd), check=True)  # fmt: skip
+
+
+@pytest.fixture
+def loosened_crd(kubectl: Kubectl, crds_installed: list[str], namespace: str) -> Iterator[None]:
+    """The Rollout CRD with its name patterns removed for one test, then restored."""
+    shipped = yaml.safe_load(CRD_FILE.read_text())
+    probe = json.dumps(make_rollout("probe", "a/../b"))
+
+    def dry_run_ok() -> bool:
+        result = kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-", input=probe)
+        return result.returncode == 0
+
+    _apply_crd(kubectl, _loosened(shipped))
+    try:
+        wait_for(dry_run_ok, what="the loosened schema in force")
+        yield
+    finally:
+        _apply_crd(kubectl, shipped)
+        wait_for(lambda: not dry_run_ok(), what="the shipped schema back in force")
+
+
+def test_operator_refuses_what_an_older_schema_let_through(
+    operator: OperatorProcess, loosened_crd: None, kubectl: Kubectl, namespace: str,
+    victim_namespace: str, custom_api: client.CustomObjectsApi, apps_api: client.AppsV1Api,
+):  # fmt: skip
+    kubectl.apply(make_deployment("web", replicas=1), namespace)
+    wait_for(
+        lambda: (apps_api.read_namespaced_deployment_status(VICTIM, victim_namespace).status
+                 .available_replicas == 1),
+        what="the victim Deployment available",
+    )  # fmt: skip
+    before = _snapshot(kubectl, victim_namespace)
+    traversal = f"../../{victim_namespace}"
+    stored = {
+        "target": (
+            make_rollout("target", f"{traversal}/deployments/{VICTIM}",
+                         containers=[{"name": "app", "tag": "evil"}]),
+            "spec.targetRef.name",
+        ),
+        "secret": (
+            make_rollout("secret", "web", secrets=[f"{traversal}/secrets/{VICTIM}"]),
+            "spec.restartOnChangeOf.secrets[0]",
+        ),
+        "configmap": (
+            make_rollout("configmap", "web", config_maps=[f"..%2F{VICTIM}"]),
+            "spec.restartOnChangeOf.configMaps[0]",
+        ),
+        "container": (
+            make_rollout("container", "web", containers=[{"name": "app/x", "tag": "evil"}]),
+            "spec.containers[0].name",
+        ),
+    }  # fmt: skip
+    for manifest, _ in stored.values():
+        kubectl.apply(manifest, namespace)
+    # Barrier: the operator judged each of them, and says which field is wrong.
+    for name, (_, field) in stored.items():
+        rollout = wait_phase(custom_api, namespace, name, "Blocked", reason="InvalidSpec")
+        message = rollout["status"]["message"]
+        assert message.startswith(f"{field} "), message
+        assert "is not a valid" in message
+    assert _snapshot(kubectl, victim_namespace) == before
+    assert _operator_events(kubectl, victim_namespace) == []
+    web = apps_api.read_namespaced_deployment("web", namespace)
+    assert web.metadata.generation == 1
+    assert not any(
+        "hash" in str(c) for c in (custom_api.get_namespaced_custom_object(
+            "rollout-operator.dev", "v1alpha1", namespace, "rollouts", "secret")["status"]
+            .get("configs") or [])
+    )  # fmt: skip
