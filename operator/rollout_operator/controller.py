@@ -31,7 +31,7 @@ from .decide import (
     with_cause,
 )
 from .names import FIELD_MANAGER, GROUP, KIND, VERSION, WORKLOAD_PLURALS
-from .spec import ConfigRef
+from .spec import ConfigRef, InvalidSpecError, parse_spec
 from .status import parse_timestamp
 from .store import ObjectKey, RolloutKey, Store, config_keys, target_key, version_of
 from .workqueue import WorkQueue
@@ -181,6 +181,11 @@ class Controller:
         return hashes, settling
 
     async def _observe(self, key: RolloutKey, rollout: Mapping[str, Any]) -> Observation:
+        now = datetime.now(UTC)
+        try:
+            parse_spec(rollout.get("spec") or {})
+        except InvalidSpecError:  # decide() says what is wrong; fetch nothing it names
+            return Observation(rollout=rollout, target=None, configs={}, now=now)
         claimed_by = self.store.claimed_by(key)
         target = None if claimed_by else await self._target(rollout)
         configs, settling = await self._configs(rollout)
@@ -189,7 +194,7 @@ class Controller:
             rollout=rollout,
             target=target,
             configs=configs,
-            now=datetime.now(UTC),
+            now=now,
             config_settling=settling,
             claimed_by=claimed_by,
             secrets_enabled=self.settings.secrets_enabled and self.secret_key is not None,

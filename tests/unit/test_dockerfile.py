@@ -210,7 +210,7 @@ def test_installed_run_accepts_the_manifests_flags(installed_image_venv: Path) -
         "--metrics-port",
         "--health-port",
         "--log-format",
-        "--peering",
+        "--leader-elect",
         "--restart-debounce",
     ):
         assert flag in proc.stdout, f"`rollout-operator run --help` does not mention {flag}"
