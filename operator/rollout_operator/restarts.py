@@ -28,6 +28,7 @@ name-hashed ConfigMap (configMapGenerator)     new name = new reference (baselin
                                                template change rolls the pods by itself
 crash between workload patch and status write  the annotation already carries the new
                                                content's hash: not restarted again
+image change or new restartedAt (``rolling``)  records become what the new pods start with
 =============================================  ===========================================
 
 In force: every explicit name (``spec.restartOnChangeOf``, always required), plus, for the
@@ -39,18 +40,21 @@ How the controller calls this (decide.py):
 
 1. Observe every ref in `watched(...)` (ignored ones too: the annotation may go away):
    ``Observed.of(obj, hash)`` when it exists (metadata-only watch + GET for the hash; Secret
-   hashes keyed as confighash says), ``None`` when it does not.
-2. ``d = decide_restart(explicit=spec.configs, discovered=references.discover(template),
-   auto_kinds=..., observed=..., recorded=status.get("configs"),
-   annotation=<the workload's rollout-operator.dev/restart or None>)``.
-3. ``d.missing``: block with reason ConfigNotFound and ``d.missing_message(namespace)``;
-   keep the previous status (``d.configs`` then equals the records anyway).
+   hashes keyed), ``None`` when it does not. Keep `references.discover(template)` per
+   workload instead of the template (the slim store drops volumes and env).
+2. ``d = decide_restart(explicit=spec.configs, discovered=<kept references>,
+   auto_kinds=<"ConfigMap"/"Secret" per spec auto>, observed=..., recorded=status["configs"],
+   annotation=<the workload's rollout-operator.dev/restart, or None>,
+   rolling=<the same patch changes images or restartedAt>)``.
+3. ``d.missing``: block (reason ConfigNotFound, ``d.missing_message(namespace)``) and keep
+   the previous status; ``d.configs`` then equals the records anyway.
 4. ``d.due``: write ``restart_trigger(d.config_hash, spec.restarted_at)`` as the annotation
-   (after the debounce), post RestartTriggered with ``d.change_cause``.
-   Never compare the annotation with a trigger to decide a *config* restart: adding a
-   reference changes ``config_hash`` without making a restart due.
+   (after the debounce; in the same patch as any image change) and post RestartTriggered
+   with ``d.change_cause``. A restart for a new restartedAt writes the same expression.
+   Never compare the annotation with a fresh trigger to decide a *config* restart: adding
+   a reference changes ``config_hash`` without making a restart due.
 5. Write ``d.status_configs()`` to ``status.configs`` and ``d.config_hash`` to
-   ``status.configHash`` in the same status write as the rest.
+   ``status.configHash`` with the rest of the status.
 """
 
 from __future__ import annotations
@@ -243,12 +247,15 @@ def decide_restart(
     observed: Mapping[ConfigRef, Observed | None],
     recorded: Any,
     annotation: str | None,
+    rolling: bool = False,
 ) -> RestartDecision:
     """Decide whether config content restarts the workload, and the new ``status.configs``.
 
     `recorded` is ``status.configs`` as stored (read leniently); `observed` must hold every
     ref of `watched(...)` (``None``: does not exist); `annotation` is the workload's
-    ``rollout-operator.dev/restart`` value now (``None``: absent).
+    ``rollout-operator.dev/restart`` value now (``None``: absent); `rolling`: the same
+    decision replaces the pods anyway (new images, a new restartedAt), so the records
+    become what they start with (absent optional objects included).
     """
     records = parse_records(recorded)
     refs = in_force(explicit, discovered, auto_kinds, observed)
@@ -270,11 +277,11 @@ def decide_restart(
         for c in current
         if c.hash is not None and c.ref in records and records[c.ref].hash != c.hash
     )
-    if changed:
+    if changed or rolling:
         # The pods (re)start with everything as it is now, absent optional objects included.
         configs = _sorted(current)
         config_hash = _combined(configs)
-        due = not _applied(annotation, config_hash)
+        due = bool(changed) and not _applied(annotation, config_hash)
         return RestartDecision(due, changed, (), configs, config_hash)
 
     kept_or_new = []

@@ -57,6 +57,7 @@ class Case:
     observed: dict = field(default_factory=dict)
     recorded: list = field(default_factory=list)
     annotation: str | None = None
+    rolling: bool = False
     # expected
     due: bool = False
     changed: tuple = ()
@@ -71,6 +72,7 @@ class Case:
             observed=self.observed,
             recorded=self.recorded,
             annotation=self.annotation,
+            rolling=self.rolling,
         )
 
 
@@ -232,6 +234,20 @@ CASES = {
     "becoming explicit flips auto only": Case(
         explicit=(A,), discovered=(ref(A),), auto=BOTH, observed={A: seen("h1", "5")},
         recorded=[rec(A, "h1", auto=True)],
+        configs=[rec(A, "h1")],
+    ),
+    "image rollout while an optional object is deleted: recorded absent": Case(
+        discovered=(ref(A, optional=True), ref(B)), auto=BOTH, rolling=True,
+        observed={A: None, B: seen("hb", "5")},
+        recorded=[rec(A, "h1", auto=True), rec(B, "hb", "1", auto=True)],
+        configs=[rec(A, None, auto=True), rec(B, "hb", "5", auto=True)],
+    ),
+    "image rollout with a content change: still a due restart (same patch)": Case(
+        explicit=(A,), rolling=True, observed={A: seen("h2")}, recorded=[rec(A, "h1")],
+        due=True, changed=(A,), configs=[rec(A, "h2")],
+    ),
+    "image rollout alone is no config restart": Case(
+        explicit=(A,), rolling=True, observed={A: seen("h1")}, recorded=[rec(A, "h1")],
         configs=[rec(A, "h1")],
     ),
     "no references at all": Case(configs=[]),
