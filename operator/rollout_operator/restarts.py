@@ -213,15 +213,15 @@ class RestartDecision:
         """The ConfigNotFound message: which objects, where they are named, what to do."""
         if not self.missing:
             return None
-        names = "; ".join(
+        names = ", ".join(
             f'{m.ref.kind} "{m.ref.name}" (named in {", ".join(m.where)})' for m in self.missing
         )
-        fixes = ["create it"]
+        fixes = ["create it" if len(self.missing) == 1 else "create them"]
         if any(EXPLICIT in m.where for m in self.missing):
             fixes.append("remove it from spec.restartOnChangeOf")
         if any(m.auto for m in self.missing):
             fixes.append("mark the pod template's reference optional: true")
-        return f'not found in namespace "{namespace}": {names}; ' + ", or ".join(fixes)
+        return f'{names} not found in namespace "{namespace}"; ' + ", or ".join(fixes)
 
 
 def _combined(records: Iterable[ConfigRecord]) -> str | None:

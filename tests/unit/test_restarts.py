@@ -351,13 +351,13 @@ def test_missing_message_says_what_where_and_how_to_fix():
         annotation=None,
     )
     assert d.missing_message("ns") == (
-        'not found in namespace "ns": ConfigMap "a" (named in containers[app].envFrom); '
-        'ConfigMap "b" (named in spec.restartOnChangeOf); create it, or remove it from '
+        'ConfigMap "a" (named in containers[app].envFrom), ConfigMap "b" (named in '
+        'spec.restartOnChangeOf) not found in namespace "ns"; create them, or remove it from '
         "spec.restartOnChangeOf, or mark the pod template's reference optional: true"
     )
     only_listed = decide_restart(explicit=(B,), observed={B: None}, recorded=[], annotation=None)
     assert only_listed.missing_message("ns") == (
-        'not found in namespace "ns": ConfigMap "b" (named in spec.restartOnChangeOf); '
+        'ConfigMap "b" (named in spec.restartOnChangeOf) not found in namespace "ns"; '
         "create it, or remove it from spec.restartOnChangeOf"
     )
     assert (
