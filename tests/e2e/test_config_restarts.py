@@ -392,3 +392,7 @@ def test_crash_between_restart_and_status_write_does_not_restart_twice(
     w.settled()
     assert w.generation() == start + 3  # our patch only
     assert w.restart_annotation() == annotation_b
+    # Barrier: the next edit's restart must be the only new RestartTriggered Event (the
+    # same annotation written again would restart no pods, but would claim a restart).
+    kubectl.apply(configmap("a", {"k": "C"}), namespace)
+    w.wait_restart(start + 4)
