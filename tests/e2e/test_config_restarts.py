@@ -307,15 +307,22 @@ def test_optional_reference_missing_is_no_error_and_its_creation_restarts_once(
     assert names_only(message, ["ConfigMap/opt"], ["ConfigMap/a"]), message
     assert "hash" in w.recorded()["ConfigMap/opt"]
 
-    # Deleted: no restart, record kept; a restart for another object then records it absent.
+    # Deleted and re-created with equal content: no restart (the record was kept).
     kubectl("delete", "configmap/opt", "-n", namespace, "--wait=true", check=True)
-    kubectl.apply(configmap("a", {"k": "2"}), namespace)
+    kubectl.apply(configmap("opt", {"level": "debug"}), namespace)
+    kubectl.apply(configmap("a", {"k": "2"}), namespace)  # barrier, same watch stream
     message = w.wait_restart(start + 2)
+    assert names_only(message, ["ConfigMap/a"], ["ConfigMap/opt"]), message
+
+    # Deleted, then a restart for another object: from then on it is recorded absent...
+    kubectl("delete", "configmap/opt", "-n", namespace, "--wait=true", check=True)
+    kubectl.apply(configmap("a", {"k": "3"}), namespace)
+    message = w.wait_restart(start + 3)
     assert names_only(message, ["ConfigMap/a"], ["ConfigMap/opt"]), message
     w.wait_recorded(lambda r: "hash" not in r["ConfigMap/opt"], "opt recorded absent")
     # ...so the same content coming back is new to the pods: one restart.
     kubectl.apply(configmap("opt", {"level": "debug"}), namespace)
-    message = w.wait_restart(start + 3)
+    message = w.wait_restart(start + 4)
     assert names_only(message, ["ConfigMap/opt"], ["ConfigMap/a"]), message
 
 
