@@ -289,9 +289,11 @@ def test_optional_reference_missing_is_no_error_and_its_creation_restarts_once(
 ):
     w = app
     kubectl.apply(configmap("a", {"k": "1"}), namespace)
+    # `late` is referenced but opted out for now: un-ignoring it later is a barrier.
+    kubectl.apply(configmap("late", {"k": "1"}, annotations={IGNORE_ANNOTATION: "true"}), namespace)
     kubectl.apply(
         deployment(
-            volumes=[config_volume("a")],
+            volumes=[config_volume("a"), config_volume("late")],
             env_from=[{"configMapRef": {"name": "opt", "optional": True}}],
         ),
         namespace,
@@ -307,8 +309,13 @@ def test_optional_reference_missing_is_no_error_and_its_creation_restarts_once(
     assert names_only(message, ["ConfigMap/opt"], ["ConfigMap/a"]), message
     assert "hash" in w.recorded()["ConfigMap/opt"]
 
-    # Deleted and re-created with equal content: no restart (the record was kept).
+    # Deleted: its record is kept (the barrier: `late` un-ignored after it, same watch stream)...
     kubectl("delete", "configmap/opt", "-n", namespace, "--wait=true", check=True)
+    kubectl("annotate", "configmap/late", "-n", namespace, f"{IGNORE_ANNOTATION}-", check=True)
+    recorded = w.wait_recorded(lambda r: "ConfigMap/late" in r, "late recorded")
+    assert "hash" in recorded["ConfigMap/opt"], recorded
+    assert w.generation() == start + 1
+    # ...so re-created with equal content, it restarts nothing.
     kubectl.apply(configmap("opt", {"level": "debug"}), namespace)
     kubectl.apply(configmap("a", {"k": "2"}), namespace)  # barrier, same watch stream
     message = w.wait_restart(start + 2)
