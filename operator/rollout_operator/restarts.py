@@ -26,6 +26,7 @@ operator down during changes                   one restart at start (records are
 immutable ConfigMap                            as above: only delete/re-create can change it
 name-hashed ConfigMap (configMapGenerator)     new name = new reference (baseline); the
                                                template change rolls the pods by itself
+Secret hash key re-created (incomparable hash)  new baseline, no restart
 crash between workload patch and status write  the annotation already carries the new
                                                content's hash: not restarted again
 image change or new restartedAt (``rolling``)  records become what the new pods start with
@@ -63,7 +64,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .confighash import combined_hash
+from .confighash import combined_hash, comparable
 from .plan import restart_trigger
 from .references import Reference, is_ignored
 from .spec import ConfigRef
@@ -235,6 +236,21 @@ def _applied(annotation: str | None, config_hash: str | None) -> bool:
     return token is not None and token in (annotation or "").split()
 
 
+def _incomparable(before: ConfigRecord, now: ConfigRecord) -> bool:
+    """Both present but hashed differently (another Secret hash key, an older scheme)."""
+    return (
+        before.hash is not None and now.hash is not None and not comparable(before.hash, now.hash)
+    )
+
+
+def _changed(before: ConfigRecord | None, now: ConfigRecord) -> bool:
+    """Present content that differs from its record; absence never is a change, and a
+    hash made another way cannot tell (it becomes the new baseline instead)."""
+    if before is None or now.hash is None:
+        return False
+    return before.hash != now.hash and not _incomparable(before, now)
+
+
 def _sorted(records: Iterable[ConfigRecord]) -> tuple[ConfigRecord, ...]:
     return tuple(sorted(records, key=lambda r: (r.kind, r.name)))
 
@@ -271,12 +287,7 @@ def decide_restart(
         return ConfigRecord(f.ref.kind, f.ref.name, seen.hash, seen.resource_version, f.auto)
 
     current = [now(f) for f in refs]
-    # A change is present content that differs from its record; absence never is one.
-    changed = tuple(
-        c.ref
-        for c in current
-        if c.hash is not None and c.ref in records and records[c.ref].hash != c.hash
-    )
+    changed = tuple(c.ref for c in current if _changed(records.get(c.ref), c))
     if changed or rolling:
         # The pods (re)start with everything as it is now, absent optional objects included.
         configs = _sorted(current)
@@ -287,8 +298,8 @@ def decide_restart(
     kept_or_new = []
     for c in current:
         before = records.get(c.ref)
-        if before is None:
-            kept_or_new.append(c)  # new reference: its content now is the baseline
+        if before is None or _incomparable(before, c):
+            kept_or_new.append(c)  # new reference (or new hash scheme): a baseline
         else:  # same content, or absent for now: keep what the pods run with
             kept_or_new.append(
                 ConfigRecord(c.kind, c.name, before.hash, before.resource_version, c.auto)

@@ -250,6 +250,25 @@ CASES = {
         explicit=(A,), rolling=True, observed={A: seen("h1")}, recorded=[rec(A, "h1")],
         configs=[rec(A, "h1")],
     ),
+    "Secret hash key re-created (incomparable hashes): new baseline, no restart": Case(
+        explicit=(S,), observed={S: seen("hmac-sha256:bbbb2222:" + "9" * 64, "7")},
+        recorded=[rec(S, "hmac-sha256:aaaa1111:" + "1" * 64)],
+        configs=[rec(S, "hmac-sha256:bbbb2222:" + "9" * 64, "7")],
+    ),
+    "same Secret hash key, new content: restart": Case(
+        explicit=(S,), observed={S: seen("hmac-sha256:aaaa1111:" + "9" * 64, "7")},
+        recorded=[rec(S, "hmac-sha256:aaaa1111:" + "1" * 64)],
+        due=True, changed=(S,), configs=[rec(S, "hmac-sha256:aaaa1111:" + "9" * 64, "7")],
+    ),
+    "record from an older hash scheme: new baseline, no restart": Case(
+        explicit=(A,), observed={A: seen("sha256:" + "9" * 64, "7")}, recorded=[rec(A, "1" * 64)],
+        configs=[rec(A, "sha256:" + "9" * 64, "7")],
+    ),
+    "incomparable record while another object changed: one restart naming only that one": Case(
+        explicit=(A, S), observed={A: seen("h2"), S: seen("hmac-sha256:bbbb2222:x")},
+        recorded=[rec(A, "h1"), rec(S, "hmac-sha256:aaaa1111:x")],
+        due=True, changed=(A,), configs=[rec(A, "h2"), rec(S, "hmac-sha256:bbbb2222:x")],
+    ),
     "no references at all": Case(configs=[]),
     "unreadable records are ignored (a new baseline)": Case(
         explicit=(A,), observed={A: seen("h2")},
