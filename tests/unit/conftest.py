@@ -31,6 +31,8 @@ class FakeApi:
         self.revision = 0
         #: Every request fails with a connection error (status 0) while True.
         self.down = False
+        #: Every request hangs this long, then fails as a request timeout does (half-open).
+        self.stall: float | None = None
         #: Errors to raise instead of answering, per verb, first in first out.
         self.faults: dict[str, list[ApiError]] = {}
         self.hooks: list[Hook] = []
@@ -53,6 +55,9 @@ class FakeApi:
             hook(verb, path, body)
         if self.down:
             raise ApiError(0, "ClientConnectorError", "connection refused")
+        if self.stall is not None:
+            await asyncio.sleep(self.stall)
+            raise ApiError(0, "TimeoutError", "no answer")
         if self.faults.get(verb):
             raise self.faults[verb].pop(0)
 

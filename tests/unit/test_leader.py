@@ -224,3 +224,32 @@ async def test_a_crash_of_the_active_period_is_raised_after_releasing(fake_api):
     with pytest.raises(RuntimeError, match="active period crashed"):
         await asyncio.wait_for(elector.run(leading), 60)
     assert spec(fake_api)["holderIdentity"] is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG leader.LeaderElector.run: a renewal is not bounded by renew_deadline; a request "
+    "that hangs (half-open connection: Api gives up only after Timeouts.request, 30 s) keeps "
+    "the leader acting until it returns, past its own renew_deadline (10 s) and past the "
+    "lease duration (15 s) after which a standby takes over: two replicas act at once. "
+    "client-go bounds each renewal by RenewDeadline",
+)
+async def test_a_hanging_renewal_still_steps_down_before_the_lease_expires(fake_api):
+    loop = asyncio.get_running_loop()
+    renewed: list[float] = []
+
+    def record(verb: str, path: str, body: Any) -> None:
+        if verb == "update" and fake_api.stall is None:
+            renewed.append(loop.time())
+
+    fake_api.hooks.append(record)
+    me = Replica(fake_api, "me").start()
+    await asyncio.wait_for(me.leads.wait(), 60)
+    await asyncio.sleep(5)
+    fake_api.stall = 30  # each request now hangs 30 s, then times out
+    async with asyncio.timeout(120):
+        while not me.cancelled:
+            await asyncio.sleep(0.5)
+    (stopped,) = me.cancelled
+    assert stopped < renewed[-1] + 15  # before a standby may take the Lease
+    await me.stop()
