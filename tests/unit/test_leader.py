@@ -179,6 +179,18 @@ async def test_stop_releases_the_lease_so_a_standby_takes_over_at_once(fake_api)
     await standby.stop()
 
 
+async def test_a_standby_that_stops_leaves_the_leaders_lease_alone(fake_api):
+    leader = Replica(fake_api, "other").start()
+    await asyncio.wait_for(leader.leads.wait(), 60)
+    standby = Replica(fake_api, "me").start()
+    await asyncio.sleep(10)
+    before = fake_api.calls.count(("get", PATH))
+    await standby.stop()
+    assert fake_api.calls.count(("get", PATH)) > before  # barrier: its release looked
+    assert spec(fake_api)["holderIdentity"] == "other"
+    await leader.stop()
+
+
 async def test_a_conflicting_update_loses_the_race(fake_api):
     fake_api.put(PATH, lease(None))
     raced: list[float] = []
@@ -247,9 +259,12 @@ async def test_a_hanging_renewal_still_steps_down_before_the_lease_expires(fake_
     await asyncio.wait_for(me.leads.wait(), 60)
     await asyncio.sleep(5)
     fake_api.stall = 30  # each request now hangs 30 s, then times out
-    async with asyncio.timeout(120):
-        while not me.cancelled:
-            await asyncio.sleep(0.5)
+    try:
+        async with asyncio.timeout(120):
+            while not me.cancelled:
+                await asyncio.sleep(0.5)
+    finally:
+        fake_api.stall = None
+        await me.stop()
     (stopped,) = me.cancelled
     assert stopped < renewed[-1] + 15  # before a standby may take the Lease
-    await me.stop()
