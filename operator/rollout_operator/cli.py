@@ -21,6 +21,7 @@ from .conflicts import ConflictSettings
 from .controller import ControllerSettings
 from .kubeconfig import ConfigError, Connection, in_cluster, load_connection, own_namespace
 from .leader import LeaseConfig
+from .paths import InvalidNameError, check_name
 from .permissions import Access, StartupPlan, plan_startup, questions, review_body
 from .plugin.main import main as plugin_main
 from .rbac import HASH_KEY_SECRET, LEADER_ELECTION_ID
@@ -119,6 +120,22 @@ def _kopf_identity() -> Any:
 
 def _operator_namespace(args: argparse.Namespace) -> str | None:
     return args.leader_election_namespace or own_namespace()
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """Names from flags become URL paths too: refuse bad ones before any request."""
+    named = [
+        ("--hash-key-secret", args.hash_key_secret),
+        ("--leader-election-id", args.leader_election_id),
+    ]
+    named += [("--namespace", ns) for ns in args.namespace]
+    if args.leader_election_namespace is not None:
+        named.append(("--leader-election-namespace", args.leader_election_namespace))
+    for flag, value in named:
+        try:
+            check_name(value, flag)
+        except InvalidNameError as error:
+            raise SystemExit(f"rollout-operator run: {error}") from None
 
 
 def _settings(args: argparse.Namespace, plan: StartupPlan) -> RuntimeSettings:
@@ -220,6 +237,7 @@ async def main_task(args: argparse.Namespace, connection: Connection) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the operator and block until it stops (SIGINT/SIGTERM) or fails."""
     logs.configure(args.log_format, args.verbose)
+    _check_names(args)
     try:
         connection = load_connection()
     except ConfigError as error:

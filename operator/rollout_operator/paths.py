@@ -36,7 +36,8 @@ def _seg(name: str, what: str) -> str:
 
 
 def _collection(prefix: str, plural: str, namespace: str | None) -> str:
-    if namespace:
+    """`namespace` None: all namespaces. "" is refused, never a silent "all"."""
+    if namespace is not None:
         return f"{prefix}/namespaces/{_seg(namespace, 'namespace')}/{plural}"
     return f"{prefix}/{plural}"
 

@@ -411,13 +411,6 @@ async def test_a_silent_watch_raises_watch_idle(server, api):
     assert len(got) == 1  # the silence came after a live event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG api.Api.watch: a watch body that ends cleanly in the middle of an event (a "
-    "close-delimited response cut by a proxy) raises json.JSONDecodeError, not ApiError; "
-    "Informer.run catches only ApiError, so the informer task dies (before its first sync "
-    "the runtime then waits for it forever: /readyz 503, /healthz 200, no restart)",
-)
 async def test_a_watch_cut_in_the_middle_of_an_event_raises_api_error(server, api):
     client, _ = api
 
@@ -433,14 +426,6 @@ async def test_a_watch_cut_in_the_middle_of_an_event_raises_api_error(server, ap
         await bounded(_collect(client.watch(CONFIGMAPS, resource_version="10"), got))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG api._decode: a 2xx answer that is not a JSON object (an HTML page from a proxy, "
-    "an empty body) is returned as an object ({'message': '<html>...'} or {}) instead of an "
-    "ApiError; a list then has no items and no resourceVersion, so an Informer hands the "
-    "store an empty complete set (everything swept) and, with no version, lists again at "
-    "once, in a loop",
-)
 @pytest.mark.parametrize("body", [b"<html>Sign in to the proxy</html>", b""], ids=["html", "empty"])
 async def test_a_2xx_answer_that_is_not_json_is_an_error(server, api, body: bytes):
     client, _ = api

@@ -292,13 +292,6 @@ async def test_a_forbidden_watch_backs_off_then_lists_again():
     await run.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG informer.Informer.run: a watch that the server ends at once, having delivered "
-    "nothing (a proxy or load balancer closing every watch with an empty 200), is re-requested "
-    "immediately with no backoff: a hot loop of watch requests against the apiserver "
-    "(client-go's reflector backs off after such 'very short watches')",
-)
 async def test_watches_that_end_at_once_are_not_retried_in_a_hot_loop():
     api = ScriptedApi(["a"])
     api.scripts = [[END] for _ in range(20)]  # then the 21st watch stays open

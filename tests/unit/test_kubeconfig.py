@@ -204,13 +204,6 @@ def test_a_token_file_is_resolved_next_to_the_kubeconfig_and_read_again(
     assert connection.authorization() == "Bearer three"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG kubeconfig.Connection.authorization: the first read of a token file waits until "
-    "time.monotonic() > TOKEN_FILE_REFRESH_SECONDS (_token_read_at starts at 0.0, and "
-    "invalidate() resets it to 0.0): on a machine booted less than 60 s ago (monotonic = "
-    "uptime: a pod on a node that just started) requests go out with no token and 401",
-)
 def test_a_token_file_is_read_on_first_use_even_soon_after_boot(tmp_path: Path, clock: FakeTime):
     clock.monotonic_now = 20.0  # seconds since boot
     config = single(tmp_path / "config", {"tokenFile": "token"})

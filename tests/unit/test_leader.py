@@ -238,14 +238,6 @@ async def test_a_crash_of_the_active_period_is_raised_after_releasing(fake_api):
     assert spec(fake_api)["holderIdentity"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG leader.LeaderElector.run: a renewal is not bounded by renew_deadline; a request "
-    "that hangs (half-open connection: Api gives up only after Timeouts.request, 30 s) keeps "
-    "the leader acting until it returns, past its own renew_deadline (10 s) and past the "
-    "lease duration (15 s) after which a standby takes over: two replicas act at once. "
-    "client-go bounds each renewal by RenewDeadline",
-)
 async def test_a_hanging_renewal_still_steps_down_before_the_lease_expires(fake_api):
     loop = asyncio.get_running_loop()
     renewed: list[float] = []

@@ -84,14 +84,6 @@ def test_hostile_names_raise_before_any_path_is_built(call: Callable[[str], str]
         call(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG paths._collection: an empty namespace is taken as 'all namespaces' "
-    "(`if namespace:`), so rollout('', n) gives '/apis/.../rollouts/n', pods('') the "
-    "cluster-wide '/api/v1/pods' and lease('', n) '/apis/coordination.k8s.io/v1/leases/n' "
-    "instead of InvalidNameError; only None should mean all namespaces (latent: today's "
-    "callers turn '' into None before calling)",
-)
 def test_an_empty_namespace_raises_in_every_function():
     accepted = {}
     for function, call in NAMESPACE_POSITIONS:

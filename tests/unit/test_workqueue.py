@@ -199,13 +199,6 @@ async def test_nothing_runs_after_stop_even_when_a_timer_comes_due():
     assert stopped.starts == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG workqueue.WorkQueue._make_ready: when a key added while running is re-run, "
-    "_make_ready pops its pending timer from _timers without cancelling it, so a later "
-    "schedule is not absorbed by the earlier re-run: the key runs once more when the stale "
-    "timer fires (and stop() can no longer cancel that timer)",
-)
 async def test_earlier_schedule_wins_also_over_a_re_run_of_a_key_added_while_running():
     process = Recorder(duration=10)
     queue: WorkQueue[str] = WorkQueue(process, workers=1)
