@@ -662,3 +662,113 @@ async def test_a_restarted_operator_trusts_the_recorded_config_hash_and_gets_not
     restarted.deliver(AGENT)
     await restarted.reconcile()
     assert len(restarted.requests("get", AGENT)) == 1  # a new version is fetched once
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Lost spec update: the status merge patch has no precondition, so its response can "
+        "already carry a spec edit made while the reconcile ran; Controller._write_status "
+        "stores that response (store.put_rollout) but ignores the keys it returns, and the "
+        "edit's own watch event (an older resourceVersion) and the echo (the same one) are "
+        "then dropped as not newer — the new generation is never reconciled"
+    ),
+)
+async def test_a_spec_edit_that_lands_before_our_status_write_is_not_lost(fake_api):
+    cluster = Cluster(fake_api)
+    cluster.add(rollout())
+    cluster.add(deployment())
+    await cluster.sync()
+    await cluster.reconcile()  # adopted: Succeeded
+    # A pod of the Deployment dies: the controller reconciles to report it...
+    cluster.edit(WEB, lambda d: d["status"].update(availableReplicas=2))
+    cluster.deliver(WEB)
+
+    edited = rollout(containers=tag("v2"))  # ...while the user asks for v2 (not yet seen)
+    edited["metadata"]["generation"] = 2
+    edited["status"] = cluster.status()
+
+    def user_edit(verb: str, path: str, body: Any) -> None:
+        if (verb, path) == ("patch", status_path()):
+            fake_api.hooks.clear()
+            fake_api.put(rollout_path(), edited)
+
+    fake_api.hooks.append(user_edit)
+    cluster.mark()
+    await cluster.reconcile()
+    assert cluster.requests("patch", status_path())  # barrier: our write carried the edit back
+    assert fake_api.objects[rollout_path()]["spec"]["containers"] == tag("v2")
+    written = int(fake_api.objects[rollout_path()]["metadata"]["resourceVersion"])
+    edited["metadata"]["resourceVersion"] = str(written - 1)  # the edit's own version
+    cluster.controller.on_object("Rollout", "MODIFIED", edited)  # its watch event
+    cluster.deliver(rollout_path())  # the echo of our status write
+    for key in set(cluster.enqueued):
+        await cluster.controller.reconcile(key)
+    assert cluster.image() == "app:v2"
+    assert cluster.status()["observedGeneration"] == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Duplicate GETs: two Rollouts referencing one ConfigMap are reconciled on two workers "
+        "at once; each finds no hash for the current version in the store "
+        "(Controller._configs) and GETs it, so one resourceVersion costs one GET per "
+        "referencing Rollout (nothing shares a fetch in flight); with --workers 1 it is one"
+    ),
+)
+async def test_rollouts_sharing_a_config_map_fetch_each_version_once(fake_api):
+    cluster = Cluster(fake_api, ControllerSettings(workers=2))
+    cluster.add(rollout("web", config_maps=["agent"]))
+    cluster.add(rollout("api", target="api", config_maps=["agent"]))
+    cluster.add(deployment())
+    cluster.add(deployment("api"))
+    cluster.add(config_map("agent"))
+    await cluster.sync()
+    cluster.controller.queue.start()
+    async with asyncio.timeout(60):
+        while not (cluster.status("web") and cluster.status("api")):
+            await asyncio.sleep(0.1)
+    assert len(cluster.requests("get", AGENT)) == 1
+    cluster.edit(AGENT, lambda c: c["data"].update(setting="two"))
+    cluster.deliver(AGENT)
+    restarted = [paths.workload("Deployment", NS, name) for name in ("web", "api")]
+    async with asyncio.timeout(60):
+        while not all(cluster.requests("patch", path) for path in restarted):
+            await asyncio.sleep(0.1)
+    await cluster.controller.queue.stop()
+    assert len(cluster.requests("get", AGENT)) == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Claim never handed over: when the owning Rollout's status write gets 404, "
+        "Controller._failed forgets it (store.delete_rollout) but drops the keys that call "
+        "returns (the Rollouts sharing its workload); its DELETED event then finds nothing "
+        "to delete and returns no keys either, so the Rollout it blocked stays "
+        "Blocked/TargetClaimed"
+    ),
+)
+async def test_a_rollout_forgotten_after_a_404_hands_its_claim_over(fake_api):
+    cluster = Cluster(fake_api)
+    cluster.add(rollout("g1", containers=tag("v2"), created="2025-12-01T00:00:00Z"))
+    cluster.add(rollout("g2", containers=tag("v3"), created="2025-12-02T00:00:00Z"))
+    cluster.add(deployment())
+    await cluster.sync()
+    await cluster.reconcile("g1")
+    await cluster.reconcile("g2")
+    assert cluster.status("g2")["reason"] == "TargetClaimed"
+    deleted = fake_api.objects[rollout_path("g1")]
+    fake_api.remove(rollout_path("g1"))  # its DELETED event is still on the way
+    await asyncio.sleep(10)
+    roll(cluster, updated=1)  # the Deployment moves: both Rollouts are reconciled
+    cluster.mark()
+    await cluster.reconcile("g2")  # still claimed by g1: nothing to write
+    await cluster.reconcile("g1")  # its status write: 404, forgotten
+    assert [(r.verb, r.path) for r in cluster.requests()] == [("patch", status_path("g1"))]
+    cluster.controller.on_object("Rollout", "DELETED", deleted)
+    for key in set(cluster.enqueued):
+        await cluster.controller.reconcile(key)
+    assert cluster.status("g2")["reason"] != "TargetClaimed"
+    assert cluster.image() == "app:v3"
