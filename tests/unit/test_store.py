@@ -211,3 +211,44 @@ def test_auto_discovered_configs_are_indexed_and_follow_the_template():
     plain.put_rollout(rollout("r"))
     plain.put_workload(key, deployment_with_volumes("10", "one"))
     assert plain.config_refs(("ns", "r")) == []
+
+
+def test_sweep_keeps_a_config_fetched_after_the_list_was_taken():
+    store = Store()
+    store.put_rollout(rollout("r", configs=["agent"]))
+    key = ("ns", "ConfigMap", "agent")
+    store.put_config(key, meta("10"))
+    store.put_config_hash(key, "150", "sha256:new")  # a GET answered after the list was taken
+    assert store.sweep("ConfigMap", None, set(), "100") == set()
+    assert store.configs[key].current_hash == "sha256:new"
+    assert store.sweep("ConfigMap", None, set(), "200") == {("ns", "r")}  # a later list: gone
+    assert store.configs[key].version is None
+
+
+def test_sweep_keeps_a_rollout_newer_than_the_list():
+    store = Store()
+    store.put_rollout(rollout("r", rv="150"))  # e.g. the response of our status write
+    assert store.sweep("Rollout", None, set(), "100") == set()
+    assert ("ns", "r") in store.rollouts
+    store.sweep("Rollout", None, set(), "200")
+    assert ("ns", "r") not in store.rollouts
+
+
+def test_sweeping_the_owner_of_a_workload_hands_it_to_the_next_rollout():
+    store = Store()
+    store.put_rollout(rollout("first", created="2026-11-25T10:00:00Z", rv="5"))
+    store.put_rollout(rollout("second", created="2026-11-25T11:00:00Z", rv="6"))
+    assert store.claimed_by(("ns", "second")) == "first"
+    assert store.sweep("Rollout", None, {("ns", "second")}, "100") == {("ns", "second")}
+    assert store.claimed_by(("ns", "second")) is None
+
+
+def test_a_namespaced_list_sweeps_only_its_namespace():
+    store = Store()
+    store.put_rollout(rollout("r", configs=["agent"]))  # in namespace "ns"
+    key = ("ns", "ConfigMap", "agent")
+    store.put_config(key, meta("10"))
+    assert store.sweep("Rollout", "elsewhere", set(), "100") == set()
+    assert store.sweep("ConfigMap", "elsewhere", set(), "100") == set()
+    assert ("ns", "r") in store.rollouts
+    assert store.configs[key].version == "10"
