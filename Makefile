@@ -43,14 +43,16 @@ undeploy: ## Remove what `make deploy` installed (Rollouts go with the CRD)
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check operator tests benchmarks
-	$(BIN)/ruff format --check operator tests benchmarks
+	$(BIN)/ruff check operator tests benchmarks hack
+	$(BIN)/ruff format --check operator tests benchmarks hack
 	$(BIN)/mypy
+	$(BIN)/mypy --strict hack/gen-rbac.py
+	$(BIN)/python hack/gen-rbac.py --check
 
 .PHONY: fmt
 fmt: $(STAMP) ## Apply ruff's formatting and safe fixes
-	$(BIN)/ruff check --fix operator tests benchmarks
-	$(BIN)/ruff format operator tests benchmarks
+	$(BIN)/ruff check --fix operator tests benchmarks hack
+	$(BIN)/ruff format operator tests benchmarks hack
 
 .PHONY: unit
 unit: $(STAMP) ## Fast unit tests (no cluster)

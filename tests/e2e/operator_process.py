@@ -59,7 +59,14 @@ class OperatorProcess:
             "--restart-debounce", "0.5",
             *self.args,
         ]  # fmt: skip
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **(self.env or {})}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            # As the manifests set them from the downward API: who and where we are.
+            "POD_NAME": self.log_path.stem,
+            "POD_NAMESPACE": "rollout-operator-system",
+            **(self.env or {}),
+        }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         wait_for(self.healthy, timeout=60, what=f"operator health (log: {self.log_path})")
