@@ -305,7 +305,8 @@ cmd_down() {
   done
   remove_rules
   if [[ -e "/sys/class/net/$bridge" ]]; then ip link del "$bridge"; fi
-  rm -rf "$state/kubelet" "$state/pods" "/var/lib/cni/networks/$cni_network" "$run_dir/containerd"
+  rm -rf "$state/kubelet" "$state/pods" "/var/lib/cni/networks/$cni_network" "$run_dir/containerd" \
+    "$sock" "$sock.ttrpc"
   if [[ -f "$kubeconfig" ]]; then
     kubectl delete node "$node" --ignore-not-found --wait=false --request-timeout=5s >/dev/null 2>&1 || true
   fi
@@ -352,6 +353,18 @@ import_images() { # import_images REF...: skip those already imported with the s
     echo "$id" >"$marker"
     log "imported $ref"
   done
+  prune_images
+}
+
+# Images that lost their tag to a newer import (CRI keeps an id-named reference to
+# each): drop them, so that rebuilding the same tag does not fill the disk.
+prune_images() {
+  local images tagged name digest
+  images="$(ctr images ls)"
+  tagged="$(awk 'NR > 1 && $1 !~ /^sha256:/ { print $3 }' <<<"$images")"
+  while read -r name digest; do
+    if ! grep -qxF "$digest" <<<"$tagged"; then ctr images rm --sync "$name" >/dev/null || true; fi
+  done < <(awk 'NR > 1 && $1 ~ /^sha256:/ { print $1, $3 }' <<<"$images")
 }
 
 case "${1:-}" in

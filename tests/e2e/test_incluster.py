@@ -393,6 +393,16 @@ def lease_holder(kubectl: Kubectl) -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+def image_updates(kubectl: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The ImageUpdated Events on Rollout `name`, oldest first (each change posts one)."""
+    events = kget(
+        kubectl, "events", "-n", namespace,
+        f"--field-selector=involvedObject.kind=Rollout,involvedObject.name={name},reason=ImageUpdated",
+    )["items"]  # fmt: skip
+    ordered: list[dict[str, Any]] = sorted(events, key=lambda e: e["metadata"]["creationTimestamp"])
+    return ordered
+
+
 def _slow_deployment(name: str) -> dict[str, Any]:
     """Replicas that become Ready one after the other: a rollout that takes a while."""
     (server,) = [o for o in _workloads() if o["metadata"]["name"] == "server"]
@@ -476,9 +486,15 @@ def test_ha_standby_takes_over_when_the_active_pod_goes_mid_rollout(
     other = wait_rollout(kubectl, namespace, "other", "Succeeded", timeout=180)
     assert app["status"]["images"][0]["image"].endswith(":v2")
     assert other["status"]["images"][0]["image"].endswith(":v2")
-    # Nothing doubled: one image change each since v1.
+    # Nothing doubled: one image change and one ImageUpdated Event for each of v1 and v2;
+    # the change made during the takeover was made by the standby.
     assert generation(kubectl, namespace, "app") == 3
     assert generation(kubectl, namespace, "other") == 3
+    assert [e["reportingInstance"] for e in image_updates(kubectl, namespace, "app")] == [
+        leader
+    ] * 2
+    (_, late) = image_updates(kubectl, namespace, "other")
+    assert late["reportingInstance"] == standby, late
     survivor = next(p for p in operator_pods(kubectl) if p["metadata"]["name"] == standby)
     assert restarts(survivor) == 0, operator_logs(kubectl, standby)
     assert survivor["spec"]["nodeName"] == real_node
