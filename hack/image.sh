@@ -35,10 +35,12 @@ base_image() {
 # A Debian mirror that this machine's apt already uses (the base image's packages
 # come from there, like the host's).
 debian_mirror() {
-  {
-    grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{ print $2 }'
-    grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{ print $2 }'
-  } | grep -i debian | grep -v -i security | head -1
+  { cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } \
+    | awk '
+      $1 == "URIs:" { url = $2 }
+      $1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ } url = $i }
+      url != "" && tolower(url) ~ /debian/ && tolower(url) !~ /security/ { print url; exit }
+      { url = "" }'
 }
 
 # python:3.11-slim-bookworm without a registry: Debian bookworm's python3 (3.11)
