@@ -219,26 +219,18 @@ def restarts(pod: dict[str, Any]) -> int:
     return sum(int(s.get("restartCount") or 0) for s in statuses)
 
 
-def wait_operator_running(
-    kubectl: Kubectl, count: int, timeout: float = 180
-) -> list[dict[str, Any]]:
-    """`count` live operator pods whose container has started, on the real node."""
-
-    def check() -> Observed:
-        pods = [p for p in operator_pods(kubectl) if not p["metadata"].get("deletionTimestamp")]
-        summary = [
-            (
-                p["metadata"]["name"],
-                p["spec"].get("nodeName"),
-                p["status"].get("phase"),
-                restarts(p),
-            )
-            for p in pods
-        ]
-        return Observed(len(pods) == count and all(started(p) for p in pods), (pods, summary))
-
-    result: Observed = wait_for(check, timeout=timeout, what=f"{count} operator pod(s) running")
-    pods: list[dict[str, Any]] = result.value[0]
+def wait_operator_ready(kubectl: Kubectl, count: int, timeout: int = 180) -> list[dict[str, Any]]:
+    """`kubectl rollout status` of the operator, as a user would; then its `count` pods,
+    each Ready (readinessProbe /readyz) with its container started."""
+    result = kubectl(
+        "rollout", "status", "deployment/rollout-operator", "-n", OPERATOR_NAMESPACE,
+        f"--timeout={timeout}s", timeout=timeout + 30,
+    )  # fmt: skip
+    pods = [p for p in operator_pods(kubectl) if not p["metadata"].get("deletionTimestamp")]
+    summary = [(p["metadata"]["name"], p["spec"].get("nodeName"), restarts(p)) for p in pods]
+    assert result.returncode == 0, f"{result.stderr}{result.stdout}\npods: {summary}"
+    assert len(pods) == count, summary
+    assert all(started(p) and pod_ready(p) for p in pods), summary
     return pods
 
 
