@@ -13,8 +13,10 @@ set -euo pipefail
 
 log() { echo "host-setup.sh: $*" >&2; }
 
-# Debian package -> a file it installs that we use.
+# Debian package -> a file it installs that we use, or a command on PATH.
 declare -A provides=(
+  [iproute2]=ip
+  [procps]=sysctl
   [podman]=/usr/bin/podman
   [buildah]=/usr/bin/buildah
   [runc]=/usr/sbin/runc
@@ -27,7 +29,8 @@ declare -A provides=(
 
 missing=()
 for package in "${!provides[@]}"; do
-  [[ -e "${provides[$package]}" ]] || missing+=("$package")
+  [[ -e "${provides[$package]}" ]] || command -v "${provides[$package]}" >/dev/null 2>&1 \
+    || missing+=("$package")
 done
 ((${#missing[@]})) || exit 0
 
