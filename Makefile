@@ -42,10 +42,11 @@ undeploy: ## Remove what `make deploy` installed (Rollouts go with the CRD)
 	kubectl delete -k manifests/$(OVERLAY) --ignore-not-found
 
 .PHONY: lint
-lint: $(STAMP) ## ruff (lint + format check) and mypy
+lint: $(STAMP) ## ruff (lint + format check), mypy and the pure-core import contract
 	$(BIN)/ruff check operator tests benchmarks hack
 	$(BIN)/ruff format --check operator tests benchmarks hack
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/mypy --strict hack/gen-rbac.py
 	$(BIN)/python hack/gen-rbac.py --check
 

@@ -325,7 +325,12 @@ class Api:
                     self.last_contact = time.monotonic()
                     if not line.strip():
                         continue
-                    event: dict[str, Any] = json.loads(line)
+                    try:
+                        event: dict[str, Any] = json.loads(line)
+                    except ValueError as error:  # cut mid-event: resume like a lost connection
+                        raise ApiError(
+                            0, "BadWatchData", f"truncated watch event: {error}"
+                        ) from error
                     if event.get("type") == "ERROR":
                         status = event.get("object") or {}
                         raise ApiError(
@@ -348,14 +353,17 @@ def _code_label(code: str) -> str:
 
 def _decode(status: int, reason: str | None, payload: bytes) -> dict[str, Any]:
     try:
-        data: Any = json.loads(payload) if payload else {}
+        data: Any = json.loads(payload) if payload else None
     except ValueError:
-        data = {"message": payload[:200].decode(errors="replace")}
-    if not isinstance(data, dict):
-        data = {}
-    result: dict[str, Any] = data
+        data = None
     if 200 <= status < 300:
+        if not isinstance(data, dict):  # a proxy's page, an empty body: no answer at all
+            shown = payload[:100].decode(errors="replace") or "an empty body"
+            raise ApiError(0, "InvalidResponse", f"HTTP {status} without a JSON object: {shown}")
+        result: dict[str, Any] = data
         return result
+    if not isinstance(data, dict):
+        data = {"message": payload[:200].decode(errors="replace")} if payload else {}
     raise ApiError(
         status,
         str(data.get("reason") or reason or "Error"),

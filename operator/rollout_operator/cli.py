@@ -21,8 +21,10 @@ from .conflicts import ConflictSettings
 from .controller import ControllerSettings
 from .kubeconfig import ConfigError, Connection, in_cluster, load_connection, own_namespace
 from .leader import LeaseConfig
-from .permissions import Access, StartupPlan, plan_startup, required, review_body
+from .paths import InvalidNameError, check_name
+from .permissions import Access, StartupPlan, plan_startup, questions, review_body
 from .plugin.main import main as plugin_main
+from .rbac import HASH_KEY_SECRET, LEADER_ELECTION_ID
 from .runtime import Runtime, RuntimeSettings
 from .serving import PortInUseError, State, serve
 
@@ -53,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--enable-secrets", action="store_true",
         help="also watch Secrets for spec.restartOnChangeOf.secrets (needs get/list/watch on "
         "secrets, and get/create of the hashing-key Secret in its own namespace)")  # fmt: skip
-    add("--hash-key-secret", default="rollout-operator-hash-key", metavar="NAME",
+    add("--hash-key-secret", default=HASH_KEY_SECRET, metavar="NAME",
         help="Secret in the operator's namespace holding the key for Secret hashes; created "
         "on first start (default: %(default)s)")  # fmt: skip
     add("--restart-debounce", type=float, default=1.0, metavar="SECONDS",
@@ -86,8 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run highly available: replicas elect one active operator with a Lease",
     )
-    add("--leader-election-id", default="rollout-operator", metavar="NAME",
-        help="name of the Lease (default: %(default)s)")  # fmt: skip
+    add("--leader-election-id", default=LEADER_ELECTION_ID, metavar="NAME",
+        help="name of the Lease; the shipped RBAC grants this name only "
+        "(default: %(default)s)")  # fmt: skip
     add(
         "--leader-election-namespace",
         default=None,
@@ -117,6 +120,22 @@ def _kopf_identity() -> Any:
 
 def _operator_namespace(args: argparse.Namespace) -> str | None:
     return args.leader_election_namespace or own_namespace()
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """Names from flags become URL paths too: refuse bad ones before any request."""
+    named = [
+        ("--hash-key-secret", args.hash_key_secret),
+        ("--leader-election-id", args.leader_election_id),
+    ]
+    named += [("--namespace", ns) for ns in args.namespace]
+    if args.leader_election_namespace is not None:
+        named.append(("--leader-election-namespace", args.leader_election_namespace))
+    for flag, value in named:
+        try:
+            check_name(value, flag)
+        except InvalidNameError as error:
+            raise SystemExit(f"rollout-operator run: {error}") from None
 
 
 def _settings(args: argparse.Namespace, plan: StartupPlan) -> RuntimeSettings:
@@ -162,7 +181,10 @@ async def _can_i(api: Api, access: Access) -> bool:
 async def preflight(api: Api, args: argparse.Namespace) -> StartupPlan:
     """Check RBAC; with nothing watchable, stay up (healthy) and ask again until fixed."""
     while True:
-        checks = {a for ns in args.namespace or [""] for a in required(ns, args.enable_secrets)}
+        own = _operator_namespace(args)
+        checks = questions(
+            args.namespace, args.enable_secrets, own_namespace=own, leader_elect=args.leader_elect
+        )
         try:
             ordered = list(checks)
             results = await asyncio.gather(*(_can_i(api, a) for a in ordered))
@@ -170,7 +192,13 @@ async def preflight(api: Api, args: argparse.Namespace) -> StartupPlan:
         except ApiError as error:
             log.error("Cannot ask the apiserver about permissions: %s", error)
             answers = {}
-        plan = plan_startup(args.namespace, args.enable_secrets, answers)
+        plan = plan_startup(
+            args.namespace,
+            args.enable_secrets,
+            answers,
+            own_namespace=own,
+            leader_elect=args.leader_elect,
+        )
         for message in plan.warnings:
             log.warning("%s", message)
         for message in plan.errors:
@@ -209,6 +237,7 @@ async def main_task(args: argparse.Namespace, connection: Connection) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the operator and block until it stops (SIGINT/SIGTERM) or fails."""
     logs.configure(args.log_format, args.verbose)
+    _check_names(args)
     try:
         connection = load_connection()
     except ConfigError as error:

@@ -31,9 +31,11 @@ from .decide import (
     with_cause,
 )
 from .names import FIELD_MANAGER, GROUP, KIND, VERSION, WORKLOAD_PLURALS
-from .spec import ConfigRef
+from .references import is_ignored
+from .restarts import Observed
+from .spec import ConfigRef, InvalidSpecError, parse_spec
 from .status import parse_timestamp
-from .store import ObjectKey, RolloutKey, Store, config_keys, target_key, version_of
+from .store import ObjectKey, RolloutKey, Store, target_key, version_of
 from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -129,12 +131,13 @@ class Controller:
         return content_hash(obj)
 
     async def _fetch_config(self, key: ObjectKey) -> None:
+        """GET one config, keep only its hash (the content is dropped at once)."""
         namespace, kind, name = key
         obj = await self.api.get(paths.config(kind, namespace, name))
-        digest = self._hash(key, obj) if obj is not None else None
-        self.store.put_config_hash(key, version_of(obj) if obj is not None else None, digest)
-        if obj is not None and obj.get("metadata"):
-            self.store.put_config(key, obj["metadata"])
+        if obj is None:
+            self.store.put_config_hash(key, None, None)
+            return
+        self.store.put_config_hash(key, version_of(obj), self._hash(key, obj), is_ignored(obj))
 
     def _recorded_hash(
         self, rollout: Mapping[str, Any], key: ObjectKey, version: str
@@ -154,42 +157,50 @@ class Controller:
         return None
 
     async def _configs(
-        self, rollout: Mapping[str, Any]
-    ) -> tuple[dict[ConfigRef, str | None], float]:
-        hashes: dict[ConfigRef, str | None] = {}
+        self, key: RolloutKey, rollout: Mapping[str, Any]
+    ) -> tuple[dict[ConfigRef, Observed | None], float]:
+        """Every referenced ConfigMap/Secret as it is now, and how long edits still settle."""
+        observed: dict[ConfigRef, Observed | None] = {}
         settling = 0.0
         now = time.monotonic()
-        for key in sorted(config_keys(rollout)):
-            _, kind, name = key
+        for ref_key in self.store.config_refs(key):
+            _, kind, name = ref_key
             if kind == "Secret" and (not self.settings.secrets_enabled or self.secret_key is None):
                 continue
-            state = self.store.configs.get(key)
+            state = self.store.configs.get(ref_key)
             if state is not None and state.version is not None and state.current_hash is None:
-                recorded = self._recorded_hash(rollout, key, state.version)
+                recorded = self._recorded_hash(rollout, ref_key, state.version)
                 if recorded is not None:
-                    self.store.put_config_hash(key, state.version, recorded)
-                    state = self.store.configs.get(key)
+                    self.store.put_config_hash(ref_key, state.version, recorded)
+                    state = self.store.configs.get(ref_key)
             if state is None or (state.version is not None and state.current_hash is None):
-                await self._fetch_config(key)
-                state = self.store.configs.get(key)
-            if state is None or state.version is None:
-                hashes[ConfigRef(kind, name)] = None
+                await self._fetch_config(ref_key)
+                state = self.store.configs.get(ref_key)
+            if state is None or state.version is None or state.current_hash is None:
+                observed[ConfigRef(kind, name)] = None
                 continue
-            hashes[ConfigRef(kind, name)] = state.current_hash
+            observed[ConfigRef(kind, name)] = Observed(
+                state.current_hash, state.version, state.ignored
+            )
             if state.changed_at is not None:
                 settling = max(settling, state.changed_at + self.settings.restart_debounce - now)
-        return hashes, settling
+        return observed, settling
 
     async def _observe(self, key: RolloutKey, rollout: Mapping[str, Any]) -> Observation:
+        now = datetime.now(UTC)
+        try:
+            parse_spec(rollout.get("spec") or {})
+        except InvalidSpecError:  # decide() says what is wrong; fetch nothing it names
+            return Observation(rollout=rollout, target=None, configs={}, now=now)
         claimed_by = self.store.claimed_by(key)
         target = None if claimed_by else await self._target(rollout)
-        configs, settling = await self._configs(rollout)
+        configs, settling = await self._configs(key, rollout)
         written = self._status_written.get(key)
         return Observation(
             rollout=rollout,
             target=target,
             configs=configs,
-            now=datetime.now(UTC),
+            now=now,
             config_settling=settling,
             claimed_by=claimed_by,
             secrets_enabled=self.settings.secrets_enabled and self.secret_key is not None,

@@ -13,11 +13,19 @@ from datetime import datetime
 from typing import Any
 
 from . import conflicts, history
-from .confighash import combined_hash
 from .conflicts import ConflictSettings
 from .history import Result, Trigger
 from .kubectl_status import Verdict, rollout_status
-from .plan import Plan, apply_plan, plan_workload, pod_template
+from .plan import (
+    Plan,
+    apply_plan,
+    image_changes,
+    pod_template,
+    restart_annotation,
+    restart_trigger,
+    restarted_at_due,
+)
+from .restarts import Observed, RestartDecision, decide_restart
 from .spec import ConfigRef, ContainerImage, InvalidSpecError, RolloutSpec, parse_spec
 from .status import (
     PROGRESSING_REASON,
@@ -44,8 +52,8 @@ class Observation:
     rollout: Mapping[str, Any]
     #: The target workload; None when it does not exist.
     target: Mapping[str, Any] | None
-    #: Content hash of each referenced ConfigMap/Secret; None when it does not exist.
-    configs: Mapping[ConfigRef, str | None]
+    #: Each referenced ConfigMap/Secret (named or discovered); None when it does not exist.
+    configs: Mapping[ConfigRef, Observed | None]
     now: datetime
     #: Seconds until the newest referenced config change is old enough to act on.
     config_settling: float = 0.0
@@ -152,27 +160,19 @@ def _precondition_problem(obs: Observation, spec: RolloutSpec) -> tuple[str, str
             f'{spec.target_kind} "{spec.target_name}" not found in namespace "{namespace}"; '
             "the rollout starts by itself once it exists",
         )
-    if not obs.secrets_enabled and any(ref.kind == "Secret" for ref in spec.configs):
+    secrets = spec.auto_secrets or any(ref.kind == "Secret" for ref in spec.configs)
+    if not obs.secrets_enabled and secrets:
         return (
             "SecretsDisabled",
-            "spec.restartOnChangeOf.secrets is set but the operator does not watch Secrets; "
+            "spec.restartOnChangeOf asks for Secrets but the operator does not watch Secrets; "
             "run it with --enable-secrets (manifests/overlays/secrets)",
-        )
-    missing = [ref for ref in spec.configs if obs.configs.get(ref) is None]
-    if missing:
-        names = ", ".join(f'{ref.kind} "{ref.name}"' for ref in missing)
-        return (
-            "ConfigNotFound",
-            f'{names} not found in namespace "{namespace}"; create it or remove it from '
-            "spec.restartOnChangeOf",
         )
     return None
 
 
-def _config_hash(obs: Observation, spec: RolloutSpec) -> str | None:
-    if not spec.configs:
-        return None
-    return combined_hash({str(ref): obs.configs[ref] or "" for ref in spec.configs})
+def _auto_kinds(spec: RolloutSpec) -> tuple[str, ...]:
+    kinds = (("ConfigMap", spec.auto_config_maps), ("Secret", spec.auto_secrets))
+    return tuple(kind for kind, wanted in kinds if wanted)
 
 
 def _images(workload: Mapping[str, Any], spec: RolloutSpec) -> list[dict[str, str]]:
@@ -253,10 +253,10 @@ def _deadline(obs: Observation, spec: RolloutSpec, last_progress: str) -> tuple[
     return "", remaining
 
 
-def _trigger(plan: Plan, config_changed: bool) -> Trigger:
+def _trigger(plan: Plan, restart: RestartDecision) -> Trigger:
     if plan.changes:
         return Trigger.IMAGE
-    return Trigger.CONFIG if config_changed else Trigger.RESTART
+    return Trigger.CONFIG if restart.due else Trigger.RESTART
 
 
 def _held(obs: Observation, spec: RolloutSpec, verdict: conflicts.Verdict) -> Decision:
@@ -291,8 +291,9 @@ class _Draft:
     plan: Plan
     prev: Mapping[str, Any]
     generation: int
-    config_hash: str | None
-    config_changed: bool
+    restart: RestartDecision
+    #: The restart annotation value in force after this decision (status.restartTrigger).
+    trigger: str | None
     verdict: conflicts.Verdict
     rollback: Mapping[str, Any] | None
     after: dict[str, Any] = field(default_factory=dict)
@@ -333,17 +334,31 @@ def decide(obs: Observation) -> Decision:
     assert obs.target is not None
 
     rollback = _rollback(prev, generation)
-    config_hash = _config_hash(obs, spec)
     try:
-        plan = plan_workload(
-            _with_images(spec, rollback["images"]) if rollback else spec,
-            obs.target,
-            config_hash,
-            prev.get("restartTrigger"),
-            adopted="startedAt" in prev,  # set once the workload was first judged
+        changes = image_changes(
+            _with_images(spec, rollback["images"]) if rollback else spec, obs.target
         )
     except InvalidSpecError as error:
         return blocked(obs, error.reason, str(error))
+    annotation = restart_annotation(obs.target)
+    adopted = "startedAt" in prev  # set once the workload was first judged
+    restarted = restarted_at_due(
+        spec.restarted_at, prev.get("restartTrigger"), annotation, adopted=adopted
+    )
+    configs = decide_restart(
+        explicit=spec.configs,
+        discovered=obs.target.get("references") or (),  # slim workloads keep them
+        auto_kinds=_auto_kinds(spec),
+        observed=obs.configs,
+        recorded=prev.get("configs"),
+        annotation=annotation,
+        rolling=bool(changes) or restarted,
+    )
+    if configs.missing:
+        where = _meta(rollout, "namespace", "")
+        return blocked(obs, "ConfigNotFound", configs.missing_message(where) or "")
+    value = restart_trigger(configs.config_hash, spec.restarted_at)
+    plan = Plan(changes, value if configs.due or restarted else None)
     verdict = conflicts.judge(
         prev,
         _reverted(prev, generation, plan),
@@ -353,13 +368,12 @@ def decide(obs: Observation) -> Decision:
     )
     if verdict.hold:
         return _held(obs, spec, verdict)
-    if plan.restart is not None and obs.config_settling > 0:
-        return _pending_restart(obs, spec, plan, prev, generation)
+    if configs.due and obs.config_settling > 0:
+        return _pending_restart(obs, spec, configs, prev, generation)
     draft = _Draft(
-        obs, spec, plan, prev, generation, config_hash,
-        config_changed=plan.restart is not None
-        and config_hash is not None
-        and config_hash != prev.get("configHash"),
+        obs, spec, plan, prev, generation,
+        restart=configs,
+        trigger=plan.restart or (prev.get("restartTrigger") if adopted else value),
         verdict=verdict,
         rollback=rollback,
     )  # fmt: skip
@@ -404,10 +418,10 @@ def _record_revision(d: _Draft) -> None:
     if not d.new_rollout:
         return
     if d.ours:
-        trigger = _trigger(d.plan, d.config_changed)
+        trigger = _trigger(d.plan, d.restart)
         cause = history.change_cause(
             [str(c) for c in d.plan.changes],
-            [str(ref) for ref in d.spec.configs] if d.config_changed else [],
+            [str(ref) for ref in d.restart.changed] if d.restart.due else [],
             d.spec.restarted_at if trigger is Trigger.RESTART else None,
         )
         d.events += _start_events(d.plan, d.spec, cause)
@@ -427,7 +441,7 @@ def _record_revision(d: _Draft) -> None:
         )
         prev = {"revision": revision, "history": entries}
     start = history.Start(
-        trigger, cause, d.images, d.generation, d.config_hash, d.spec.restarted_at
+        trigger, cause, d.images, d.generation, d.restart.config_hash, d.spec.restarted_at
     )
     d.revision, d.entries = history.start(prev, start, d.now, d.spec.revision_history_limit)
 
@@ -438,11 +452,7 @@ def _roll_back_if_failed(d: _Draft) -> None:
     if d.phase is Phase.FAILED and not rollback and d.spec.rollback_on_failure:
         good = history.last_succeeded(d.entries, before=d.revision)
         back = _with_images(d.spec, good["images"]) if good else None
-        back_plan = (
-            plan_workload(back, d.after, d.config_hash, d.plan.trigger, adopted=True)
-            if back
-            else None
-        )
+        back_plan = Plan(image_changes(back, d.after)) if back else None
         if good is None or back_plan is None or not back_plan.changes:
             d.message += "; spec.rollbackOnFailure: no earlier succeeded revision to go back to"
         else:
@@ -459,7 +469,12 @@ def _roll_back_if_failed(d: _Draft) -> None:
             d.counts = replica_counts(d.spec.target_kind, d.after)
             cause = f"rolled back to revision {good['revision']} after revision {d.revision} failed"
             start = history.Start(
-                Trigger.ROLLBACK, cause, d.images, d.generation, d.config_hash, d.spec.restarted_at
+                Trigger.ROLLBACK,
+                cause,
+                d.images,
+                d.generation,
+                d.restart.config_hash,
+                d.spec.restarted_at,
             )
             d.revision, d.entries = history.start(
                 {"revision": d.revision, "history": d.entries},
@@ -500,8 +515,9 @@ def _decision(d: _Draft) -> Decision:
         "images": d.images,
         "imageSummary": image_summary(d.images),
         "revision": d.revision,
-        "configHash": d.config_hash,
-        "restartTrigger": d.plan.trigger,
+        "configs": d.restart.status_configs() or None,
+        "configHash": d.restart.config_hash,
+        "restartTrigger": d.trigger,
         **d.counts,
         "ready": ready_text(d.counts),
         "startedAt": d.now if d.new_rollout else d.prev["startedAt"],
@@ -573,18 +589,20 @@ def _start_events(plan: Plan, spec: RolloutSpec, cause: str) -> list[Event]:
 
 
 def _pending_restart(
-    obs: Observation, spec: RolloutSpec, plan: Plan, prev: Mapping[str, Any], generation: int
+    obs: Observation,
+    spec: RolloutSpec,
+    configs: RestartDecision,
+    prev: Mapping[str, Any],
+    generation: int,
 ) -> Decision:
     """A restart is due but config edits are still settling: leave Ready now, restart later."""
     message = (
-        f"restart pending: a referenced ConfigMap/Secret changed; {spec.target} restarts once "
-        f"no more edits arrive for the debounce time (--restart-debounce)"
+        f"restart pending: {configs.change_cause}; {spec.target} restarts once no more edits "
+        "arrive for the debounce time (--restart-debounce)"
     )
-    if (
-        prev.get("reason") == RESTART_PENDING_REASON
-        and prev.get("observedGeneration") == generation
-    ):
-        return Decision(requeue_after=obs.config_settling, plan=plan)
+    same = prev.get("reason") == RESTART_PENDING_REASON and prev.get("message") == message
+    if same and prev.get("observedGeneration") == generation:
+        return Decision(requeue_after=obs.config_settling)
     status = {
         **prev,
         "observedGeneration": generation,
@@ -602,7 +620,7 @@ def _pending_restart(
         ),
     }
     status = {k: v for k, v in status.items() if v is not None}
-    return Decision(status=status, requeue_after=obs.config_settling, plan=plan)
+    return Decision(status=status, requeue_after=obs.config_settling)
 
 
 def _coalesced(obs: Observation, prev: Mapping[str, Any], decision: Decision) -> Decision:

@@ -136,7 +136,12 @@ class Informer:
                     await self.list_all()
                     listed_at = loop.time()
                     self._failures = 0
+                started, seen = loop.time(), self.version
                 await self._watch()  # returns when the server ends the watch: resume it
+                if loop.time() - started < 1.0 and self.version == seen:
+                    # Ended at once with nothing in it (a proxy closing every watch): back
+                    # off as after an error instead of asking again in a hot loop.
+                    raise ApiError(0, "ShortWatch", "the watch ended at once without events")
             except asyncio.CancelledError:
                 raise
             except ApiError as error:

@@ -49,13 +49,14 @@ class Connection:
     certificate_data: bytes | None = None
     private_key_data: bytes | None = None
     insecure: bool = False
-    _token_read_at: float = field(default=0.0, repr=False)
+    _token_read_at: float | None = field(default=None, repr=False)
     _token_expires_at: float | None = field(default=None, repr=False)
 
     def authorization(self) -> str | None:
         """The Authorization header value, refreshing file and exec tokens when due."""
         if self.token_file is not None:
-            if time.monotonic() - self._token_read_at > TOKEN_FILE_REFRESH_SECONDS:
+            read_at = self._token_read_at
+            if read_at is None or time.monotonic() - read_at > TOKEN_FILE_REFRESH_SECONDS:
                 self.token = self.token_file.read_text().strip()
                 self._token_read_at = time.monotonic()
         elif self.exec_config is not None and (
@@ -73,7 +74,7 @@ class Connection:
     def invalidate(self) -> None:
         """Forget the token (after a 401), so the next request reads or asks for a new one."""
         if self.token_file is not None:
-            self._token_read_at = 0.0
+            self._token_read_at = None
         elif self.exec_config is not None:
             self.token = None
 

@@ -173,7 +173,13 @@ class LeaderElector:
                         done, _ = await asyncio.wait({task}, timeout=cfg.retry)
                         if done:
                             break
-                        if await self._attempt():
+                        # A hanging request must not keep us leading past the deadline.
+                        left = cfg.renew_deadline - (loop.time() - renewed)
+                        try:
+                            ok = await asyncio.wait_for(self._attempt(), max(left, 0.001))
+                        except TimeoutError:
+                            ok = False
+                        if ok:
                             renewed = loop.time()
                         elif loop.time() - renewed > cfg.renew_deadline:
                             log.error(

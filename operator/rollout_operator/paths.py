@@ -8,16 +8,11 @@ a name raises `InvalidNameError` before any request is built.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 from urllib.parse import quote
 
 from .names import GROUP, PLURAL, VERSION, WORKLOAD_PLURALS
-
-#: DNS-1123 subdomain: what Kubernetes requires of namespaces and of the names of every
-#: kind addressed here (workloads, ConfigMaps, Secrets, Rollouts, Leases, Events).
-_SUBDOMAIN: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-MAX_NAME_LENGTH: Final = 253
+from .spec import is_dns1123_subdomain
 
 CONFIG_PLURALS: Final = {"ConfigMap": "configmaps", "Secret": "secrets"}
 
@@ -28,10 +23,10 @@ class InvalidNameError(ValueError):
 
 def check_name(name: str, what: str = "name") -> str:
     """Return `name` if it is a valid object name (DNS-1123 subdomain), else raise."""
-    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not _SUBDOMAIN.fullmatch(name):
+    if not is_dns1123_subdomain(name):
         raise InvalidNameError(
             f"invalid {what} {name!r}: must be a DNS-1123 subdomain (lowercase letters, digits, "
-            f"'-' and '.', starting and ending with a letter or digit, at most {MAX_NAME_LENGTH})"
+            "'-' and '.', starting and ending with a letter or digit, at most 253)"
         )
     return name
 
@@ -41,7 +36,8 @@ def _seg(name: str, what: str) -> str:
 
 
 def _collection(prefix: str, plural: str, namespace: str | None) -> str:
-    if namespace:
+    """`namespace` None: all namespaces. "" is refused, never a silent "all"."""
+    if namespace is not None:
         return f"{prefix}/namespaces/{_seg(namespace, 'namespace')}/{plural}"
     return f"{prefix}/{plural}"
 

@@ -171,6 +171,20 @@ def review_body(access: Access) -> dict[str, object]:
     }
 
 
+def questions(
+    namespaces: Sequence[str],
+    secrets: bool,
+    *,
+    own_namespace: str | None = None,
+    leader_elect: bool = False,
+) -> set[Access]:
+    """Every access the start-up check asks about."""
+    checks = {a for ns in namespaces or [""] for a in required(ns, secrets)}
+    if own_namespace is not None:
+        checks.update(required_own(own_namespace, secrets, leader_elect))
+    return checks
+
+
 def check_all(
     namespaces: Sequence[str],
     secrets: bool,
@@ -180,9 +194,7 @@ def check_all(
     leader_elect: bool = False,
 ) -> StartupPlan:
     """Ask about every required access (blocking) and plan the start."""
-    checks = {a for ns in namespaces or [""] for a in required(ns, secrets)}
-    if own_namespace is not None:
-        checks.update(required_own(own_namespace, secrets, leader_elect))
+    checks = questions(namespaces, secrets, own_namespace=own_namespace, leader_elect=leader_elect)
     return plan_startup(
         namespaces,
         secrets,

@@ -199,12 +199,15 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     limit = spec.get("revisionHistoryLimit", DEFAULT_REVISION_HISTORY_LIMIT)
     if not isinstance(limit, int) or not 0 <= limit <= 50:
         raise InvalidSpecError("spec.revisionHistoryLimit must be an integer from 0 to 50")
+    configs = _configs(spec.get("restartOnChangeOf"))  # checks it is an object
     auto = (spec.get("restartOnChangeOf") or {}).get("auto") or {}
+    if not isinstance(auto, Mapping):
+        raise InvalidSpecError("spec.restartOnChangeOf.auto must be an object")
     return RolloutSpec(
         target_kind=kind,
         target_name=name,
         containers=_containers(spec.get("containers")),
-        configs=_configs(spec.get("restartOnChangeOf")),
+        configs=configs,
         restarted_at=spec.get("restartedAt") or None,
         progress_deadline_seconds=deadline,
         auto_config_maps=auto.get("configMaps") is True,

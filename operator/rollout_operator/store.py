@@ -19,13 +19,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .conflicts import image_managers
+from .references import Reference, discover, is_ignored
 
 #: (namespace, name) of a Rollout.
 RolloutKey = tuple[str, str]
 #: (namespace, kind, name) of a workload, ConfigMap or Secret.
 ObjectKey = tuple[str, str, str]
-
-IGNORE_ANNOTATION = "rollout-operator.dev/ignore"
 
 
 def version_of(obj: Mapping[str, Any] | None) -> str:
@@ -83,13 +82,35 @@ def config_keys(rollout: Mapping[str, Any]) -> set[ObjectKey]:
     return keys | {(namespace, "Secret", str(name)) for name in refs.get("secrets") or []}
 
 
+def auto_kinds(rollout: Mapping[str, Any]) -> tuple[str, ...]:
+    """The kinds spec.restartOnChangeOf.auto discovers (read leniently)."""
+    auto = ((rollout.get("spec") or {}).get("restartOnChangeOf") or {}).get("auto")
+    if not isinstance(auto, Mapping):
+        return ()
+    return tuple(
+        kind for kind, field in (("ConfigMap", "configMaps"), ("Secret", "secrets"))
+        if auto.get(field) is True
+    )  # fmt: skip
+
+
+def discovered(workload: Mapping[str, Any] | None) -> tuple[Reference, ...]:
+    """The ConfigMaps/Secrets a (slim) workload's pod template references."""
+    found: tuple[Reference, ...] = (workload or {}).get("references") or ()
+    return found
+
+
 def slim_workload(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """What decisions read from a workload; the pod spec's other fields are not kept."""
+    """What decisions read from a workload; the pod spec's other fields are not kept.
+
+    The template's ConfigMap/Secret references are kept as `references.discover` found
+    them, instead of the volumes and env they come from.
+    """
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     template = spec.get("template") or {}
     pod = template.get("spec") or {}
     return {
+        "references": discover(template),
         "metadata": {
             **{
                 k: meta[k]
@@ -142,14 +163,31 @@ class Store:
         if held is not None and not newer(version_of(body), version_of(held)):
             return set()
         before = self._refs.get(key, set())
-        target = target_key(body)
-        refs = config_keys(body) | ({target} if target else set())
         self.rollouts[key] = dict(body)
+        refs = self._wanted(body)
         self._reindex(key, before, refs)
         affected = {key}
         for obj in {o for o in before ^ refs if o[1] not in ("ConfigMap", "Secret")}:
             affected |= self._by_object.get(obj, set())
         return affected
+
+    def _wanted(self, rollout: Mapping[str, Any]) -> set[ObjectKey]:
+        """What a Rollout references: its target, named configs, and discovered ones."""
+        target = target_key(rollout)
+        refs = config_keys(rollout) | ({target} if target else set())
+        kinds = auto_kinds(rollout)
+        if kinds and target is not None:
+            namespace = target[0]
+            refs |= {
+                (namespace, ref.kind, ref.name)
+                for ref in discovered(self.workloads.get(target))
+                if ref.kind in kinds
+            }
+        return refs
+
+    def config_refs(self, key: RolloutKey) -> list[ObjectKey]:
+        """The ConfigMaps/Secrets a Rollout references now (named and discovered), sorted."""
+        return sorted(k for k in self._refs.get(key, ()) if k[1] in ("ConfigMap", "Secret"))
 
     def delete_rollout(self, namespace: str, name: str) -> set[RolloutKey]:
         """Forget a Rollout; return the Rollouts that shared its workload (one may own it now)."""
@@ -212,7 +250,13 @@ class Store:
             return True
         if held is not None and not newer(version_of(body), version_of(held)):
             return False
-        self.workloads[key] = slim_workload(body)
+        slim = slim_workload(body)
+        self.workloads[key] = slim
+        if discovered(held) != slim["references"]:  # the template's references moved
+            for owner in self._by_object.get(key, set()).copy():
+                rollout = self.rollouts.get(owner)
+                if rollout is not None and auto_kinds(rollout):
+                    self._reindex(owner, self._refs.get(owner, set()), self._wanted(rollout))
         return True
 
     def put_config(self, key: ObjectKey, meta: Mapping[str, Any] | None) -> bool:
@@ -234,7 +278,7 @@ class Store:
         version = str(meta.get("resourceVersion") or "")
         if before is not None and before.version is not None and not newer(version, before.version):
             return False
-        ignored = (meta.get("annotations") or {}).get(IGNORE_ANNOTATION) == "true"
+        ignored = is_ignored({"metadata": meta})
         if before is None:
             self.configs[key] = ConfigState(version, ignored)
         else:
@@ -243,7 +287,9 @@ class Store:
             )
         return True
 
-    def put_config_hash(self, key: ObjectKey, version: str | None, digest: str | None) -> None:
+    def put_config_hash(
+        self, key: ObjectKey, version: str | None, digest: str | None, ignored: bool = False
+    ) -> None:
         """Record the content hash fetched for `version` (None: the GET found nothing)."""
         if key not in self._by_object:
             return
@@ -254,7 +300,6 @@ class Store:
             return
         if before is None or before.version is None or not newer(before.version, version):
             changed = before.changed_at if before is not None else None
-            ignored = before.ignored if before is not None else False
             self.configs[key] = ConfigState(version, ignored, digest, version, changed)
         elif before.version == version:
             self.configs[key] = replace(before, hash=digest, hashed_version=version)

@@ -67,7 +67,8 @@ class WorkQueue(Generic[K]):
             self._timers[key] = loop.call_later(delay, self._make_ready, key)
 
     def _make_ready(self, key: K) -> None:
-        self._timers.pop(key, None)
+        if timer := self._timers.pop(key, None):
+            timer.cancel()  # made ready early (a re-run): its schedule must not fire again
         self._due.pop(key, None)
         if key in self._active:
             self._dirty.add(key)

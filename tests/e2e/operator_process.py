@@ -56,7 +56,7 @@ class OperatorProcess:
             "--bind-address", "127.0.0.1",
             "--metrics-port", str(self.metrics_port),
             "--health-port", str(self.health_port),
-            "--restart-debounce", "0.5",
+            "--restart-debounce", "1.5",  # wide enough for kubectl on a loaded 2-core CI machine
             *self.args,
         ]  # fmt: skip
         env = {

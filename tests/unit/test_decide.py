@@ -7,6 +7,7 @@ import pytest
 from rollout_operator.confighash import combined_hash
 from rollout_operator.decide import Decision, Observation, decide, status_patch
 from rollout_operator.names import RESTART_ANNOTATION
+from rollout_operator.restarts import Observed
 from rollout_operator.spec import ConfigRef
 
 NOW = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
@@ -197,9 +198,12 @@ def test_blocked_inputs_write_nothing_to_the_workload(kw, spec, reason, fragment
 
 def test_config_change_restarts_once_after_settling():
     spec = {"restartOnChangeOf": {"configMaps": ["agent"]}}
-    adopted = observe(rollout(spec), deployment(), configs={CM: "h1"})
+    adopted = observe(rollout(spec), deployment(), configs={CM: Observed("h1", "1")})
     assert adopted.patch is None  # adoption never restarts
-    changed = {CM: "h2"}
+    assert adopted.status["configs"] == [
+        {"kind": "ConfigMap", "name": "agent", "hash": "h1", "resourceVersion": "1", "auto": False}
+    ]
+    changed = {CM: Observed("h2", "2")}
     waiting = observe(
         rollout(spec, status=adopted.status), deployment(), configs=changed, config_settling=0.7
     )

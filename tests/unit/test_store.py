@@ -1,4 +1,5 @@
-from rollout_operator.store import IGNORE_ANNOTATION, Store, slim_workload
+from rollout_operator.references import IGNORE_ANNOTATION
+from rollout_operator.store import Store, slim_workload
 
 
 def rollout(name, target="server", created="2026-11-25T10:00:00Z", configs=(), rv="1"):
@@ -173,3 +174,40 @@ def test_slim_workload_keeps_only_what_decisions_read():
     assert slim["spec"]["template"]["spec"]["containers"] == [{"name": "c", "image": "i"}]
     assert slim["spec"]["selector"] == {}  # to find the new pods when a rollout fails
     assert "volumes" not in slim["spec"]["template"]["spec"]
+
+
+def deployment_with_volumes(rv, *configmaps):
+    body = deployment(rv=rv)
+    body["spec"]["template"] = {
+        "spec": {
+            "containers": [{"name": "app", "image": "a"}],
+            "volumes": [{"name": n, "configMap": {"name": n}} for n in configmaps],
+        }
+    }
+    return body
+
+
+def test_auto_discovered_configs_are_indexed_and_follow_the_template():
+    store = Store()
+    body = rollout("r")
+    body["spec"]["restartOnChangeOf"]["auto"] = {"configMaps": True}
+    store.put_rollout(body)
+    key = ("ns", "Deployment", "server")
+    store.put_workload(key, deployment_with_volumes("10", "one", "two"))
+    assert store.config_refs(("ns", "r")) == [
+        ("ns", "ConfigMap", "one"),
+        ("ns", "ConfigMap", "two"),
+    ]
+    assert store.referenced(("ns", "ConfigMap", "one")) == {("ns", "r")}
+    store.put_config(("ns", "ConfigMap", "one"), meta("5"))
+    store.put_workload(key, deployment_with_volumes("11", "two", "three"))  # template changed
+    assert store.config_refs(("ns", "r")) == [
+        ("ns", "ConfigMap", "three"),
+        ("ns", "ConfigMap", "two"),
+    ]
+    assert ("ns", "ConfigMap", "one") not in store.configs  # no longer referenced: dropped
+    # without auto, the template's references are not watched
+    plain = Store()
+    plain.put_rollout(rollout("r"))
+    plain.put_workload(key, deployment_with_volumes("10", "one"))
+    assert plain.config_refs(("ns", "r")) == []
