@@ -64,7 +64,7 @@ cluster-binaries: ## Build (or reuse) kube-apiserver, etcd, kwok... into the cac
 	tests/cluster/build.sh
 
 .PHONY: cluster-up
-cluster-up: cluster-binaries ## Start the local kwok-based cluster (127.0.0.1 only)
+cluster-up: cluster-binaries ## Start the local kwok-based cluster (127.0.0.1 only; REAL_NODE=1: plus a real node)
 	$(CLUSTER) up
 
 .PHONY: cluster-down
@@ -74,6 +74,14 @@ cluster-down: ## Stop and delete the local cluster
 .PHONY: kubeconfig
 kubeconfig: ## Print the local cluster's kubeconfig path (export KUBECONFIG=$$(make -s kubeconfig))
 	@$(CLUSTER) kubeconfig
+
+.PHONY: image
+image: ## Build the container image (buildah without Docker; no registry); prints its reference
+	@hack/image.sh
+
+.PHONY: deploy-local
+deploy-local: cluster-binaries ## Local cluster + real node, build and import the image, install it (root)
+	hack/deploy-local.sh
 
 .PHONY: kind-up
 kind-up: ## Create a kind cluster instead (needs Docker; not available on the CI machine)
