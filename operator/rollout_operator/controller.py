@@ -9,6 +9,7 @@ equals what exists.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -58,6 +59,10 @@ class ControllerSettings:
     conflicts: ConflictSettings = field(default_factory=ConflictSettings)
 
 
+def _meta(obj: Mapping[str, Any], key: str) -> Any:
+    return (obj.get("metadata") or {}).get(key)
+
+
 class TransientError(Exception):
     """A write failed for a reason that may pass (timeout, 5xx, 429): retry with backoff."""
 
@@ -75,6 +80,8 @@ class Controller:
         self.queue: WorkQueue[RolloutKey] = WorkQueue(self.reconcile, workers=settings.workers)
         #: monotonic time of this process's last status write, per Rollout (coalescing).
         self._status_written: dict[RolloutKey, float] = {}
+        #: Config GETs in flight, shared by the Rollouts that reference the same object.
+        self._fetching: dict[ObjectKey, asyncio.Future[None]] = {}
 
     # Informer events: cheap, synchronous, no I/O. --------------------------------------
     def _enqueue(self, keys: set[RolloutKey], delay: float = 0.0) -> None:
@@ -131,6 +138,15 @@ class Controller:
         return content_hash(obj)
 
     async def _fetch_config(self, key: ObjectKey) -> None:
+        """GET one config once, however many Rollouts ask for it at the same time."""
+        running = self._fetching.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._get_config(key))
+            self._fetching[key] = running
+            running.add_done_callback(lambda _: self._fetching.pop(key, None))
+        await asyncio.shield(running)
+
+    async def _get_config(self, key: ObjectKey) -> None:
         """GET one config, keep only its hash (the content is dropped at once)."""
         namespace, kind, name = key
         obj = await self.api.get(paths.config(kind, namespace, name))
@@ -214,6 +230,7 @@ class Controller:
         """Bring one Rollout's workload and status in line; return when to look again."""
         rollout = self.store.rollouts.get(key)
         if rollout is None:
+            self._status_written.pop(key, None)
             return None
         try:
             observation = await self._observe(key, rollout)
@@ -297,7 +314,8 @@ class Controller:
             )
         if outcome.forget:
             meta = obs.rollout["metadata"]
-            self.store.delete_rollout(meta["namespace"], meta["name"])
+            # whoever shared its workload may own it now
+            self._enqueue(self.store.delete_rollout(meta["namespace"], meta["name"]))
         return outcome
 
     async def _write_status(self, obs: Observation, decision: Decision) -> Decision:
@@ -318,6 +336,10 @@ class Controller:
                         obs, decision, WriteFailure("status", error.status, error.message)
                     )
                 self.store.put_rollout(written)  # the next decision must see this status
+                if _meta(written, "generation") != _meta(rollout, "generation"):
+                    # The answer carries a spec edit made while we decided; its own watch
+                    # event is older than this answer and would be dropped as no news.
+                    self._enqueue({(meta["namespace"], meta["name"])})
                 self._status_written[(meta["namespace"], meta["name"])] = time.monotonic()
                 self._observe_completion(current, decision.status)
                 self._log_outcome(meta, current, decision.status)

@@ -664,16 +664,6 @@ async def test_a_restarted_operator_trusts_the_recorded_config_hash_and_gets_not
     assert len(restarted.requests("get", AGENT)) == 1  # a new version is fetched once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Lost spec update: the status merge patch has no precondition, so its response can "
-        "already carry a spec edit made while the reconcile ran; Controller._write_status "
-        "stores that response (store.put_rollout) but ignores the keys it returns, and the "
-        "edit's own watch event (an older resourceVersion) and the echo (the same one) are "
-        "then dropped as not newer — the new generation is never reconciled"
-    ),
-)
 async def test_a_spec_edit_that_lands_before_our_status_write_is_not_lost(fake_api):
     cluster = Cluster(fake_api)
     cluster.add(rollout())
@@ -708,15 +698,6 @@ async def test_a_spec_edit_that_lands_before_our_status_write_is_not_lost(fake_a
     assert cluster.status()["observedGeneration"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Duplicate GETs: two Rollouts referencing one ConfigMap are reconciled on two workers "
-        "at once; each finds no hash for the current version in the store "
-        "(Controller._configs) and GETs it, so one resourceVersion costs one GET per "
-        "referencing Rollout (nothing shares a fetch in flight); with --workers 1 it is one"
-    ),
-)
 async def test_rollouts_sharing_a_config_map_fetch_each_version_once(fake_api):
     cluster = Cluster(fake_api, ControllerSettings(workers=2))
     cluster.add(rollout("web", config_maps=["agent"]))
@@ -740,16 +721,6 @@ async def test_rollouts_sharing_a_config_map_fetch_each_version_once(fake_api):
     assert len(cluster.requests("get", AGENT)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Claim never handed over: when the owning Rollout's status write gets 404, "
-        "Controller._failed forgets it (store.delete_rollout) but drops the keys that call "
-        "returns (the Rollouts sharing its workload); its DELETED event then finds nothing "
-        "to delete and returns no keys either, so the Rollout it blocked stays "
-        "Blocked/TargetClaimed"
-    ),
-)
 async def test_a_rollout_forgotten_after_a_404_hands_its_claim_over(fake_api):
     cluster = Cluster(fake_api)
     cluster.add(rollout("g1", containers=tag("v2"), created="2025-12-01T00:00:00Z"))
