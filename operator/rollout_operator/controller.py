@@ -59,10 +59,6 @@ class ControllerSettings:
     conflicts: ConflictSettings = field(default_factory=ConflictSettings)
 
 
-def _meta(obj: Mapping[str, Any], key: str) -> Any:
-    return (obj.get("metadata") or {}).get(key)
-
-
 class TransientError(Exception):
     """A write failed for a reason that may pass (timeout, 5xx, 429): retry with backoff."""
 
@@ -235,6 +231,12 @@ class Controller:
         try:
             observation = await self._observe(key, rollout)
             decision = await self._apply(observation, decide(observation))
+            if decision.refetch_rollout:  # our copy was older than the Rollout: read it again
+                fresh = await self.api.get(paths.rollout(*key))
+                if fresh is None:
+                    self._enqueue(self.store.delete_rollout(*key))
+                else:
+                    self.store.put_rollout(fresh)
         except ApiError as error:  # a read failed: nothing was decided, try again later
             metrics.RECONCILE_ERRORS.labels(str(error.status or error.reason)).inc()
             raise TransientError(str(error)) from error
@@ -328,7 +330,12 @@ class Controller:
                 try:
                     written = await self.api.patch(
                         paths.rollout_status(meta["namespace"], meta["name"]),
-                        {"status": patch},
+                        # Conditional on the version decided from: a status never lands on a
+                        # newer spec, nor on a Rollout deleted and created again meanwhile.
+                        {
+                            "metadata": {"resourceVersion": meta.get("resourceVersion")},
+                            "status": patch,
+                        },
                         patch_type="merge",
                     )
                 except ApiError as error:
@@ -336,10 +343,6 @@ class Controller:
                         obs, decision, WriteFailure("status", error.status, error.message)
                     )
                 self.store.put_rollout(written)  # the next decision must see this status
-                if _meta(written, "generation") != _meta(rollout, "generation"):
-                    # The answer carries a spec edit made while we decided; its own watch
-                    # event is older than this answer and would be dropped as no news.
-                    self._enqueue({(meta["namespace"], meta["name"])})
                 self._status_written[(meta["namespace"], meta["name"])] = time.monotonic()
                 self._observe_completion(current, decision.status)
                 self._log_outcome(meta, current, decision.status)

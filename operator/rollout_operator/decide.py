@@ -87,6 +87,8 @@ class Decision:
     plan: Plan | None = field(default=None, compare=False)
     #: The cached target is stale: fetch it again before the next decision.
     refetch_target: bool = False
+    #: The cached Rollout is stale (its status write met a newer version): fetch it again.
+    refetch_rollout: bool = False
     #: The Rollout no longer exists: forget it, write nothing.
     forget: bool = False
     #: A write failed for a reason that may pass: retry with backoff.
@@ -661,6 +663,7 @@ def after_write(obs: Observation, decision: Decision, failure: WriteFailure) -> 
     - 404 on the workload: it was deleted since we looked; decide again without it.
     - 403/400/422 on the workload: nothing retrying can fix; the Rollout says why.
     - 404 on the status: the Rollout itself is gone; forget it.
+    - 409 on the status: the Rollout changed since we read it; decide again from the new one.
     - anything transient (timeout, 429, 5xx), and other status failures: retry with backoff.
     """
     if failure.what == "workload":
@@ -680,6 +683,8 @@ def after_write(obs: Observation, decision: Decision, failure: WriteFailure) -> 
             return blocked(obs, reason, message)
     elif failure.status == 404:
         return Decision(forget=True)
+    elif failure.status == 409:
+        return Decision(refetch_rollout=True, requeue_after=0.0)
     return Decision(retry=True)
 
 

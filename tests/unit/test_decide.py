@@ -506,7 +506,7 @@ def test_ready_column_has_no_surge_noise_and_images_are_summarised():
         ("workload", 503, {"retry": True}),
         ("workload", 0, {"retry": True}),
         ("status", 404, {"forget": True}),
-        ("status", 409, {"retry": True}),
+        ("status", 409, {"refetch_rollout": True, "requeue_after": 0.0}),
         ("status", 500, {"retry": True}),
     ],
 )
