@@ -78,7 +78,7 @@ wait_ready() { # wait_ready TIMEOUT ROLLOUT...
 # Prints "METRICS HEALTH": the wanted ports, or free ones instead of taken ones (said on stderr).
 pick_ports() {
   "$py" - "$@" <<'EOF'
-import socket, subprocess, sys
+import re, shutil, socket, subprocess, sys
 held, chosen = [], []
 for wanted in map(int, sys.argv[1:]):
     sock = socket.socket()
@@ -88,8 +88,9 @@ for wanted in map(int, sys.argv[1:]):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         owner = subprocess.run(["ss", "-Hltnp", f"sport = :{wanted}"], capture_output=True,
-                               text=True, check=False).stdout.strip() if wanted else ""
-        owner = owner.split("users:", 1)[1] if "users:" in owner else ""
+                               text=True, check=False).stdout if shutil.which("ss") else ""
+        found = re.search(r'\(\("([^"]+)",pid=(\d+)', owner)
+        owner = f"{found[1]}, pid {found[2]}" if found else ""
         print(f"    port {wanted} is in use ({error.strerror}{', by ' + owner if owner else ''}); "
               f"using {sock.getsockname()[1]} instead", file=sys.stderr)
     held.append(sock)
@@ -161,7 +162,7 @@ fi
 bold "The workloads as they run today (namespace $ns)"
 kubectl create namespace "$ns"
 step="creating the workloads (examples/workloads.yaml)"
-kubectl create -n "$ns" -f examples/workloads.yaml
+kubectl create --save-config -n "$ns" -f examples/workloads.yaml
 kubectl rollout status -n "$ns" deployment/server --timeout=120s
 kubectl rollout status -n "$ns" deployment/grafana-agent --timeout=120s
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -148,8 +149,20 @@ def _deployment(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
     return body
 
 
-def test_install_upgrade_uninstall(helm: Helm, kubectl: Kubectl, namespace: str) -> None:
-    release = "e2e-helm"  # not rollout-operator: the session's own install has those names
+@pytest.fixture
+def release(helm: Helm, namespace: str) -> Iterator[str]:
+    """A release name of its own (cluster-scoped names differ from the session's install),
+    uninstalled afterwards whatever happened."""
+    name = f"e2e-{secrets.token_hex(3)}"
+    try:
+        yield name
+    finally:
+        helm("uninstall", name, "--namespace", namespace, "--ignore-not-found", check=False)
+
+
+def test_install_upgrade_uninstall(
+    helm: Helm, kubectl: Kubectl, namespace: str, release: str
+) -> None:
     fullname = f"{release}-rollout-operator"
     installed = helm(
         "install", release, str(CHART), "--namespace", namespace,

@@ -192,7 +192,7 @@ def _args(container: dict[str, Any], namespace: str = NAMESPACE) -> list[str]:
 
 
 def _env(container: dict[str, Any]) -> dict[str, Any]:
-    return {env["name"]: env.get("value", env.get("valueFrom")) for env in container["env"]}
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
 def _without_selectors(value: Any) -> Any:
