@@ -72,9 +72,17 @@ def exported_names(registry: CollectorRegistry) -> set[str]:
 
 @pytest.fixture(scope="module")
 def exported() -> set[str]:
+    """The registry's metrics, plus those the operator registers once it runs: the
+    per-Rollout collector (metrics.RolloutCollector, computed at scrape time)."""
     registry = getattr(metrics, "REGISTRY", prometheus_client.REGISTRY)
     assert isinstance(registry, CollectorRegistry)
-    return exported_names(registry)
+    names = exported_names(registry)
+    collector = getattr(metrics, "RolloutCollector", None)
+    if collector is not None:
+        at_runtime = CollectorRegistry()
+        at_runtime.register(collector(lambda: []))
+        names |= exported_names(at_runtime)
+    return names
 
 
 def rules() -> list[dict[str, Any]]:
