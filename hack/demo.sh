@@ -15,7 +15,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 ns=pr12er
 py="$root/.venv/bin/python"
-bold() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+bold() { printf '\n\033[1m==> %s\033[0m (%ss)\n' "$*" "$SECONDS"; }
 note() { printf '    %s\n' "$*" >&2; }
 
 step="starting"
@@ -44,7 +44,8 @@ on_exit() {
   stop_watcher
   ((status == 0)) && return 0
   {
-    printf '\n\033[1;31m==> make demo failed (exit %s) while %s\033[0m\n' "$status" "$step"
+    printf '\n\033[1;31m==> make demo failed (exit %s, after %ss) while %s\033[0m\n' \
+      "$status" "$SECONDS" "$step"
     if [[ -n "$operator_pid" ]]; then
       if ! is_operator "$operator_pid"; then
         echo "The operator (pid $operator_pid) is not running any more."
@@ -62,6 +63,8 @@ on_exit() {
   } >&2
 }
 trap on_exit EXIT
+trap 'exit 130' INT  # so that on_exit says where it stopped
+trap 'exit 143' TERM
 
 # Fails when a rollout does not get Ready, showing where it is stuck.
 wait_ready() { # wait_ready TIMEOUT ROLLOUT...
@@ -147,10 +150,10 @@ else
       echo "The operator exited (status $code) before it became healthy." >&2
       exit 1
     fi
-    curl -fsS "http://127.0.0.1:$health_port/healthz" >/dev/null 2>&1 && break
+    curl -fsS --max-time 5 "http://127.0.0.1:$health_port/healthz" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  curl -fsS "http://127.0.0.1:$health_port/healthz" >/dev/null 2>&1 ||
+  curl -fsS --max-time 5 "http://127.0.0.1:$health_port/healthz" >/dev/null 2>&1 ||
     { echo "The operator did not answer on :$health_port/healthz within 60 s." >&2; exit 1; }
 fi
 
@@ -207,7 +210,7 @@ Try next (rollo is the short name of rollouts.rollout-operator.dev):
   # The fix is the good spec again.
   kubectl apply -n $ns -f examples/rollouts.yaml
   kubectl wait -n $ns --for=condition=Ready rollo/server --timeout=120s
-  curl -fsS 127.0.0.1:$metrics_port/metrics | grep '^rollout_operator_rollouts'
+  curl -fsS --max-time 5 127.0.0.1:$metrics_port/metrics | grep '^rollout_operator_rollouts'
 
 Operator: pid $operator_pid, log $log
 Stop everything: make demo-down

@@ -30,11 +30,21 @@ pytestmark = pytest.mark.skipif(
 
 
 def run_demo(**env: str) -> subprocess.CompletedProcess[str]:
-    # A watcher left behind would keep the pipes open: run() would not return (timeout).
-    return subprocess.run(
-        [DEMO], capture_output=True, text=True, timeout=600, cwd=REPO, check=False,
-        env={**os.environ, **env},
-    )  # fmt: skip
+    """Run hack/demo.sh; a run that hangs is stopped with SIGTERM so that it says where.
+
+    A watcher left behind would keep the pipes open and count as a hang too.
+    """
+    with subprocess.Popen(
+        [DEMO], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, **env}, start_new_session=True,
+    ) as demo:  # fmt: skip
+        try:
+            stdout, stderr = demo.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGTERM)
+            stdout, stderr = demo.communicate(timeout=60)
+            pytest.fail(f"hack/demo.sh hung; it said:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+    return subprocess.CompletedProcess(demo.args, demo.returncode, stdout, stderr)
 
 
 def alive(pid: int) -> bool:
