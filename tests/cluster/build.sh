@@ -27,6 +27,15 @@ build() { # build MODULE_DIR LDFLAGS PACKAGE...
   echo "built in $((SECONDS - start))s" >&2
 }
 
+# helm, for the chart tests only: `build.sh helm` builds (or reuses) it and nothing else.
+if [[ "${1:-}" == helm ]]; then
+  if need helm || [[ "$("$bin/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]]; then
+    build helm "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" helm.sh/helm/v4/cmd/helm
+  fi
+  echo "$bin"
+  exit 0
+fi
+
 if need etcd; then
   build etcd "" go.etcd.io/etcd/server/v3
   mv "$bin/server" "$bin/etcd"  # go names it after the module, minus /v3
