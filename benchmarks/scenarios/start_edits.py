@@ -1,0 +1,139 @@
+"""start-edits: a tool starts on the big setup while a managed ConfigMap is edited every
+`edit_interval` seconds from the moment of the spawn (each workload once). Per edit: the
+restart it caused (latency) or none (dropped). Reported: spawn → reacting at normal speed
+(every edit from then on restarted within NORMAL), edits dropped, edits restarted late."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass
+
+from .. import objects as o
+from ..harness import Bench
+from ..kapi import Watch
+from ..report import Row, ScenarioResult
+from ..timing import ReadyTracker
+from ..tools import Operator, Reloader
+from . import big as b
+
+TITLE = "Start-up on the big setup: spawn → reacting at normal speed; edits during start-up"
+NORMAL = 0.5  # seconds: an edit restarted within this is "at normal speed"
+GRACE = 30.0  # seconds after the last edit for late restarts
+FIGURES = (
+    ("normal", "spawn → reacting at normal speed (every later edit restarted ≤ 0.5 s)", "s"),
+    ("healthy", "spawn → health endpoint answers", "s"),
+    ("dropped", "edits made during start-up and never restarted", "count"),
+    ("late", "edits restarted later than 0.5 s", "count"),
+    ("edits", "edits made (one per managed workload)", "count"),
+)
+
+
+@dataclass
+class Edit:
+    ns: str
+    name: str
+    offset: float  # seconds after the spawn
+    latency: float | None = None  # None: dropped
+
+
+def _edit_all(
+    bench: Bench, tool: Operator | Reloader, items: list[tuple[str, str]]
+) -> tuple[list[Edit], float]:
+    edits, healthy = [], float("nan")
+    for i, (ns, name) in enumerate(items):
+        pause = tool.started_at + i * bench.sizes.edit_interval - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        t = b.edit(bench, ns, name, f"start {uuid.uuid4()}")
+        edits.append(Edit(ns, name, t - tool.started_at))
+        if math.isnan(healthy) and tool.healthy():  # NaN until the first healthy answer
+            healthy = time.monotonic() - tool.started_at
+    return edits, healthy
+
+
+def _outcomes(
+    watch: Watch, gens: dict[tuple[str, str], int], edits: list[Edit], start: float
+) -> None:
+    deadline = start + edits[-1].offset + GRACE
+    for e in edits:
+        restarted = o.newer_than(gens[(e.ns, e.name)])
+        try:
+            seen = watch.wait_object(
+                e.ns, e.name, restarted, max(deadline - time.monotonic(), 0.01)
+            )
+        except TimeoutError:
+            continue
+        e.latency = max(seen - start - e.offset, 0.0)
+
+
+def normal_from(edits: list[Edit]) -> float:
+    """Offset of the first edit after which every edit was restarted within NORMAL (NaN: none)."""
+    found = float("nan")
+    for e in reversed(edits):
+        if e.latency is None or e.latency > NORMAL:
+            break
+        found = e.offset
+    return found
+
+
+def prime(bench: Bench, big: b.Big, label: str) -> float:
+    """A first, unmeasured run: ours adopts its Rollouts (first-sight baselines), Reloader
+    warms its binary's pages. Returns spawn → all Rollouts Ready (ours; NaN for Reloader)."""
+    tracker = ReadyTracker(o.rollout_ready, len(big.managed[label]))
+    watch = bench.watch(o.rollouts_path(), f"{o.BENCH_LABEL}=rollout", tracker.on_event)
+    tracker.seed(watch)  # none is Ready before the first run
+    tool = b.start(bench, label, name="prime")
+    if not isinstance(tool, Operator):
+        time.sleep(5)
+        tool.stop()
+        watch.stop()
+        return float("nan")
+    t_ready = tracker.wait(900, "managed Rollouts Ready") - tool.started_at
+    watch.stop()
+    b.settle(tool, len(big.managed[label]))
+    tool.stop()
+    return t_ready
+
+
+def measure(
+    bench: Bench, big: b.Big, label: str
+) -> tuple[Operator | Reloader, b.Figures, list[float]]:
+    """Starts the tool (left running for the next scenarios) and probes its start."""
+    watch = bench.watch(o.deployments_path(), f"{o.BENCH_LABEL}={big.role(label)}")
+    gens = b.generations(watch)
+    tool = b.start(bench, label, wait=False, name="start-edits")
+    edits, healthy = _edit_all(bench, tool, big.managed[label])
+    _outcomes(watch, gens, edits, tool.started_at)
+    watch.stop()
+    return (
+        tool,
+        {
+            "normal": normal_from(edits),
+            "healthy": healthy,
+            "dropped": sum(e.latency is None for e in edits),
+            "late": sum(e.latency is not None and e.latency > NORMAL for e in edits),
+            "edits": len(edits),
+        },
+        [e.latency for e in edits if e.latency is not None],
+    )
+
+
+def finish(
+    result: ScenarioResult,
+    by_tool: dict[str, b.Figures],
+    restarted: dict[str, list[float]],
+    interval: float,
+) -> None:
+    b.compare(result, by_tool, FIGURES)
+    for label, latencies in restarted.items():
+        result.rows.append(
+            Row.of(f"{label}: edit → restart, edits made during start-up", latencies)
+        )
+    result.notes.append(
+        f"One ConfigMap edit every {interval:g} s from the spawn, each on a different managed "
+        f"workload; a restart is the Deployment's generation moving. 'Dropped': no restart "
+        f"{GRACE:g} s after the last edit. Ours runs with --restart-debounce 0 here; its "
+        "Rollouts were adopted by an earlier run (first-sight baselines are not restarts)."
+    )
