@@ -33,7 +33,7 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(5, 20, 10, 200, 4096, 10, 20, 40, 10, 2, 10, 0.2)
+        return cls(5, 20, 10, 200, 4096, 20, 20, 40, 10, 2, 10, 0.5)
 
     @classmethod
     def full(cls) -> Sizes:

@@ -64,7 +64,8 @@ def deployment(
         name, image(tag), replicas, max_surge=surge, max_unavailable=0 if surge == 1 else surge
     )
     body["metadata"].update(namespace=ns, annotations=dict(annotations or {}))
-    body["metadata"]["labels"][BENCH_LABEL] = role
+    # A new dict: make_deployment shares one labels dict with the selector and template.
+    body["metadata"]["labels"] = {**body["metadata"]["labels"], BENCH_LABEL: role}
     body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 0
     return body
 

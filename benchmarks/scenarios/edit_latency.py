@@ -9,6 +9,7 @@ import uuid
 from .. import objects as o
 from ..harness import Bench
 from ..report import Row, ScenarioResult, percentile
+from ..timing import event
 from ..tools import Operator, Reloader
 from . import big as b
 
@@ -25,9 +26,9 @@ def measure(bench: Bench, big: b.Big, tool: Operator | Reloader) -> tuple[b.Figu
     latencies = []
     for rep in range(bench.sizes.reps + 1):  # rep 0 warms up
         ns, name = items[rep % len(items)]
-        before = o.generation(watch.current(ns, name) or {})
+        before, since = o.generation(watch.current(ns, name) or {}), watch.mark()
         t0 = b.edit(bench, ns, name, f"edit {rep} {uuid.uuid4()}")
-        seen = watch.wait_object(ns, name, o.newer_than(before), 60)
+        seen = watch.wait(event(ns, name, o.newer_than(before)), since, 60)[0]
         watch.wait_object(ns, name, o.deployment_done, 120)
         if rep:
             latencies.append(seen - t0)
