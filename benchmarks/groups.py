@@ -69,20 +69,17 @@ class Found:
     """Figures per tool of the side-by-side scenarios, compared once both tools ran."""
 
     prime: dict[str, float] = field(default_factory=dict)
-    restarted: dict[str, list[float]] = field(default_factory=dict)
     figures: dict[str, dict[str, b.Figures]] = field(
         default_factory=lambda: {name: {} for name in in_group("big")}
     )
 
 
 def _per_tool(bench: Bench, runner: Runner, big: b.Big, label: str, found: Found) -> None:
-    """start-edits, idle and edit-latency on one process of the tool."""
-    tool: Operator | Reloader | None = None
-    if runner.wanted("start-edits"):
-        with runner.scenario("start-edits", what=f"start-edits ({label})"):
+    """idle and edit-latency on one settled process; then start-edits on a new one."""
+    if runner.wanted("start-edits", "idle", "edit-latency"):
+        with runner.scenario("start-edits", "idle", "edit-latency", what=f"prime ({label})"):
             found.prime[label] = start_edits.prime(bench, big, label)
-            tool, figures, found.restarted[label] = start_edits.measure(bench, big, label)
-            found.figures["start-edits"][label] = figures
+    tool: Operator | Reloader | None = None
     for name, module in (("idle", idle), ("edit-latency", edit_latency)):
         if runner.wanted(name):
             with runner.scenario(name, what=f"{name} ({label})"):
@@ -90,6 +87,10 @@ def _per_tool(bench: Bench, runner: Runner, big: b.Big, label: str, found: Found
                 found.figures[name][label], rows = module.measure(bench, big, tool)
                 runner.results[name].rows += rows
     bench.stop_tools()
+    if runner.wanted("start-edits"):
+        with runner.scenario("start-edits", what=f"start-edits ({label})"):
+            found.figures["start-edits"][label], rows = start_edits.measure(bench, big, label)
+            runner.results["start-edits"].rows += rows
 
 
 def _others(bench: Bench, runner: Runner, big: b.Big, found: Found) -> None:
@@ -133,7 +134,6 @@ def _finish_side_by_side(bench: Bench, runner: Runner, big: b.Big, found: Found)
         start_edits.finish(
             results["start-edits"],
             figures["start-edits"],
-            found.restarted,
             bench.sizes.edit_interval,
         )
         ready = found.prime.get(OPERATOR, math.nan)

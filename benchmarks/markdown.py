@@ -52,7 +52,9 @@ def _compare(items: Sequence[Compare]) -> list[str]:
 
 
 def section(result: ScenarioResult) -> list[str]:
-    status = "" if result.ok else " — **FAILED**"
+    empty = result.ok and not (result.rows or result.compare)
+    status = " — not run (interrupted, or needs a scenario that did not run)" if empty else ""
+    status = status if result.ok else " — **FAILED**"
     lines = [f"## {result.name}: {result.title}{status} ({result.seconds:.0f} s)", ""]
     if result.error:
         lines += ["```", result.error.strip()[-2000:], "```", ""]
