@@ -18,6 +18,7 @@ from ..report import Compare, ScenarioResult
 from ..tools import OPERATOR, RELOADER, Operator, Reloader
 
 RELOADER_ANNOTATION = "configmap.reloader.stakater.com/reload"
+QUIET_SECONDS, QUIET_CPU = 3.0, 0.02  # settled: under 2 % of a core for 3 s
 #: Kinds the tools write: their writes while idle are counted on these.
 TOOL_WRITES = (
     "PATCH deployments",
@@ -57,11 +58,17 @@ def start(
 
 
 def settle(tool: Operator | Reloader, rollouts: int) -> None:
-    """Until the tool is done with its start (ours: queue drained; Reloader: 5 s)."""
+    """Until the tool is done with its start: ours with its queue drained, then both until
+    their CPU use stays under QUIET_CPU for QUIET_SECONDS (the initial lists digested)."""
     if isinstance(tool, Operator):
         tool.wait_idle(rollouts, settle=2.0)
-    else:
-        time.sleep(5)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        cpu0 = tool.cpu_seconds()
+        time.sleep(QUIET_SECONDS)
+        if (tool.cpu_seconds() - cpu0) / QUIET_SECONDS < QUIET_CPU:
+            return
+    raise TimeoutError(f"{tool.label} still busy after 600 s")
 
 
 def workloads(
