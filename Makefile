@@ -42,15 +42,18 @@ undeploy: ## Remove what `make deploy` installed (Rollouts go with the CRD)
 	kubectl delete -k manifests/$(OVERLAY) --ignore-not-found
 
 .PHONY: lint
-lint: $(STAMP) ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check operator tests benchmarks
-	$(BIN)/ruff format --check operator tests benchmarks
+lint: $(STAMP) ## ruff (lint + format check), mypy and the pure-core import contract
+	$(BIN)/ruff check operator tests benchmarks hack
+	$(BIN)/ruff format --check operator tests benchmarks hack
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/mypy --strict hack/gen-rbac.py
+	$(BIN)/python hack/gen-rbac.py --check
 
 .PHONY: fmt
 fmt: $(STAMP) ## Apply ruff's formatting and safe fixes
-	$(BIN)/ruff check --fix operator tests benchmarks
-	$(BIN)/ruff format operator tests benchmarks
+	$(BIN)/ruff check --fix operator tests benchmarks hack
+	$(BIN)/ruff format operator tests benchmarks hack
 
 .PHONY: unit
 unit: $(STAMP) ## Fast unit tests (no cluster)
@@ -61,7 +64,7 @@ cluster-binaries: ## Build (or reuse) kube-apiserver, etcd, kwok... into the cac
 	tests/cluster/build.sh
 
 .PHONY: cluster-up
-cluster-up: cluster-binaries ## Start the local kwok-based cluster (127.0.0.1 only)
+cluster-up: cluster-binaries ## Start the local kwok-based cluster (127.0.0.1 only; REAL_NODE=1: plus a real node)
 	$(CLUSTER) up
 
 .PHONY: cluster-down
@@ -71,6 +74,14 @@ cluster-down: ## Stop and delete the local cluster
 .PHONY: kubeconfig
 kubeconfig: ## Print the local cluster's kubeconfig path (export KUBECONFIG=$$(make -s kubeconfig))
 	@$(CLUSTER) kubeconfig
+
+.PHONY: image
+image: ## Build the container image (buildah without Docker; no registry); prints its reference
+	@hack/image.sh
+
+.PHONY: deploy-local
+deploy-local: cluster-binaries ## Local cluster + real node, build and import the image, install it (root)
+	hack/deploy-local.sh
 
 .PHONY: kind-up
 kind-up: ## Create a kind cluster instead (needs Docker; not available on the CI machine)

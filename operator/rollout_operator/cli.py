@@ -1,26 +1,32 @@
-"""`rollout-operator run`: parse flags, wire the controller into kopf, serve metrics."""
+"""`rollout-operator run`: flags → RBAC preflight → kopf runs our runtime until stopped."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
-import dataclasses
-import http.server
 import logging
-import random
+import os
+import socket
 import sys
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
-from . import __version__
-from .controller import Controller, ControllerSettings
-from .handlers import build_registry
-from .kube import Kube, load_api_client
-from .permissions import StartupPlan, check_all
+from . import __version__, logs, metrics
+from .api import Api, ApiError
+from .conflicts import ConflictSettings
+from .controller import ControllerSettings
+from .kubeconfig import ConfigError, Connection, in_cluster, load_connection, own_namespace
+from .leader import LeaseConfig
+from .paths import InvalidNameError, check_name
+from .permissions import Access, StartupPlan, plan_startup, questions, review_body
+from .plugin.main import main as plugin_main
+from .rbac import HASH_KEY_SECRET, LEADER_ELECTION_ID
+from .runtime import Runtime, RuntimeSettings
+from .serving import PortInUseError, State, serve
 
 #: How often an operator with nothing it may watch asks again (RBAC has no watch for "can-i").
 RBAC_RECHECK_SECONDS = 30
@@ -36,154 +42,270 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("rollouts", help="the kubectl plugin: `rollout-operator rollouts --help`")
     run = commands.add_parser(
         "run",
         help="run the operator against the current kube context (in-cluster config first)",
         description="Run the operator. Uses the in-cluster ServiceAccount when inside a pod, "
         "else $KUBECONFIG or ~/.kube/config (its current context).",
     )
-    run.add_argument(
-        "-n",
-        "--namespace",
-        action="append",
-        default=[],
-        metavar="NS",
-        help="watch only this namespace (repeatable); default: all namespaces",
-    )
-    run.add_argument(
-        "--enable-secrets",
-        action="store_true",
-        help="also watch Secrets for spec.restartOnChangeOf.secrets "
-        "(needs get/list/watch on secrets)",
-    )
-    run.add_argument(
-        "--restart-debounce",
-        type=float,
-        default=1.0,
-        metavar="SECONDS",
+    add = run.add_argument
+    add("-n", "--namespace", action="append", default=[], metavar="NS",
+        help="watch only this namespace (repeatable); default: all namespaces")  # fmt: skip
+    add("--enable-secrets", action="store_true",
+        help="also watch Secrets for spec.restartOnChangeOf.secrets (needs get/list/watch on "
+        "secrets, and get/create of the hashing-key Secret in its own namespace)")  # fmt: skip
+    add("--hash-key-secret", default=HASH_KEY_SECRET, metavar="NAME",
+        help="Secret in the operator's namespace holding the key for Secret hashes; created "
+        "on first start (default: %(default)s)")  # fmt: skip
+    add("--restart-debounce", type=float, default=1.0, metavar="SECONDS",
         help="quiet time after a ConfigMap/Secret edit before restarting, so several edits "
-        "restart once (default: %(default)s)",
+        "restart once (default: %(default)s)")  # fmt: skip
+    add("--workers", type=int, default=8, help="concurrent reconciles (default: %(default)s)")
+    add("--status-interval", type=float, default=5.0, metavar="SECONDS",
+        help="least time between two status writes of one Rollout that only report progress; "
+        "phase changes are written at once (default: %(default)s)")  # fmt: skip
+    add("--conflict-threshold", type=int, default=3, metavar="N",
+        help="after N reverts of a field a Rollout owns by another writer, each within "
+        "--conflict-window of the last, stop writing it back (default: %(default)s)")  # fmt: skip
+    add(
+        "--conflict-window",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="see --conflict-threshold (default: %(default)s)",
     )
-    run.add_argument(
-        "--workers", type=int, default=8, help="concurrent reconciles (default: %(default)s)"
+    add("--metrics-port", type=int, default=8080, metavar="PORT",
+        help="serve Prometheus metrics at /metrics; 0 disables (default: %(default)s)")  # fmt: skip
+    add("--health-port", type=int, default=8081, metavar="PORT",
+        help="serve /healthz (liveness) and /readyz (readiness); 0 disables "
+        "(default: %(default)s)")  # fmt: skip
+    add("--bind-address", default=None, metavar="ADDR",
+        help="address for the metrics and health servers (default: 0.0.0.0 in a pod, "
+        "127.0.0.1 elsewhere)")  # fmt: skip
+    add(
+        "--leader-elect",
+        action="store_true",
+        help="run highly available: replicas elect one active operator with a Lease",
     )
-    run.add_argument(
-        "--metrics-port",
-        type=int,
-        default=8080,
-        metavar="PORT",
-        help="serve Prometheus metrics on this port at /metrics; 0 disables (default: %(default)s)",
+    add("--leader-election-id", default=LEADER_ELECTION_ID, metavar="NAME",
+        help="name of the Lease; the shipped RBAC grants this name only "
+        "(default: %(default)s)")  # fmt: skip
+    add(
+        "--leader-election-namespace",
+        default=None,
+        metavar="NS",
+        help="namespace of the Lease (default: the operator's own, $POD_NAMESPACE)",
     )
-    run.add_argument(
-        "--health-port",
-        type=int,
-        default=8081,
-        metavar="PORT",
-        help="serve the liveness probe on this port at /healthz; 0 disables (default: %(default)s)",
-    )
-    run.add_argument(
-        "--bind-address",
-        default="0.0.0.0",
-        metavar="ADDR",
-        help="address for the metrics and health servers (default: %(default)s)",
-    )
-    run.add_argument(
-        "--peering",
-        metavar="NAME",
-        help="run highly available: replicas sharing this kopf peering name elect one active "
-        "operator (needs the peering CRDs from manifests/); default: standalone",
-    )
-    run.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default="text",
-        help="log format (default: %(default)s)",
-    )
-    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add("--lease-duration", type=float, default=15.0, metavar="SECONDS",
+        help="how long a Lease outlives its last renewal: the failover time after a crash "
+        "(default: %(default)s)")  # fmt: skip
+    add("--log-format", choices=("text", "json"), default="text",
+        help="log format (default: %(default)s)")  # fmt: skip
+    add("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
+def _identity() -> str:
+    """Who this replica is, without a passwd entry (uid 65532 has none in real clusters)."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _kopf_identity() -> Any:
+    """kopf's peering identity type; passing it stops kopf calling getpass.getuser()."""
+    from kopf._core.engines.peering import Identity  # noqa: PLC0415  (not re-exported)
+
+    return Identity(_identity())
+
+
+def _operator_namespace(args: argparse.Namespace) -> str | None:
+    return args.leader_election_namespace or own_namespace()
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """Names from flags become URL paths too: refuse bad ones before any request."""
+    named = [
+        ("--hash-key-secret", args.hash_key_secret),
+        ("--leader-election-id", args.leader_election_id),
+    ]
+    named += [("--namespace", ns) for ns in args.namespace]
+    if args.leader_election_namespace is not None:
+        named.append(("--leader-election-namespace", args.leader_election_namespace))
+    for flag, value in named:
+        try:
+            check_name(value, flag)
+        except InvalidNameError as error:
+            raise SystemExit(f"rollout-operator run: {error}") from None
+
+
+def _settings(args: argparse.Namespace, plan: StartupPlan) -> RuntimeSettings:
+    namespace = _operator_namespace(args)
+    leader = None
+    if args.leader_elect:
+        if namespace is None:
+            raise SystemExit("--leader-elect needs --leader-election-namespace (or $POD_NAMESPACE)")
+        renew = max(2.0, args.lease_duration * 2 / 3)
+        leader = LeaseConfig(
+            namespace, args.leader_election_id, _identity(), args.lease_duration, renew, 2.0
+        )
+    hash_key = None
+    if plan.secrets:
+        if namespace is None:
+            raise SystemExit(
+                "--enable-secrets needs the operator's namespace for its key Secret "
+                "(set $POD_NAMESPACE or --leader-election-namespace)"
+            )
+        hash_key = (namespace, args.hash_key_secret)
+    return RuntimeSettings(
+        controller=ControllerSettings(
+            secrets_enabled=plan.secrets,
+            restart_debounce=args.restart_debounce,
+            workers=args.workers,
+            instance=_identity(),
+            status_interval=args.status_interval,
+            conflicts=ConflictSettings(args.conflict_threshold, args.conflict_window),
+        ),
+        namespaces=plan.namespaces,
+        leader=leader,
+        hash_key=hash_key,
+    )
+
+
+async def _can_i(api: Api, access: Access) -> bool:
+    review = await api.create(
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review_body(access)
+    )
+    return bool((review.get("status") or {}).get("allowed"))
+
+
+async def preflight(api: Api, args: argparse.Namespace) -> StartupPlan:
+    """Check RBAC; with nothing watchable, stay up (healthy) and ask again until fixed."""
+    while True:
+        own = _operator_namespace(args)
+        checks = questions(
+            args.namespace, args.enable_secrets, own_namespace=own, leader_elect=args.leader_elect
+        )
+        try:
+            ordered = list(checks)
+            results = await asyncio.gather(*(_can_i(api, a) for a in ordered))
+            answers = dict(zip(ordered, results, strict=True))
+        except ApiError as error:
+            log.error("Cannot ask the apiserver about permissions: %s", error)
+            answers = {}
+        plan = plan_startup(
+            args.namespace,
+            args.enable_secrets,
+            answers,
+            own_namespace=own,
+            leader_elect=args.leader_elect,
+        )
+        for message in plan.warnings:
+            log.warning("%s", message)
+        for message in plan.errors:
+            log.error("%s", message)
+        if plan.namespaces:
+            where = ", ".join(ns or "all namespaces" for ns in plan.namespaces)
+            log.info("Watching %s (Secrets: %s)", where, "yes" if plan.secrets else "no")
+            return plan
+        log.error("Nothing to watch; checking permissions again in %ds", RBAC_RECHECK_SECONDS)
+        await asyncio.sleep(RBAC_RECHECK_SECONDS)
+
+
+async def main_task(args: argparse.Namespace, connection: Connection) -> None:
+    """Everything the operator does, from the first request to the last."""
+    bind = args.bind_address or ("0.0.0.0" if in_cluster() else "127.0.0.1")
+    async with Api(
+        connection, pool_size=max(args.workers * 2, 10), observe=metrics.observe_request
+    ) as api:
+        state = State(api)
+        runners = await serve(
+            state, bind=bind, metrics_port=args.metrics_port, health_port=args.health_port
+        )
+        try:
+            plan = await preflight(api, args)
+            runtime = Runtime(api, _settings(args, plan), state)
+            metrics.REGISTRY.register(metrics.RolloutCollector(runtime.rollouts))
+            metrics.QUEUE_DEPTH.set_function(
+                lambda: len(runtime.controller.queue) if runtime.controller else 0
+            )
+            await runtime.run()
+        finally:
+            for runner in runners:
+                await runner.cleanup()
+
+
 def run(args: argparse.Namespace) -> int:
-    """Start the operator and block until it stops."""
-    kopf.configure(
-        verbose=args.verbose,
-        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
-    )
-    if not args.verbose:
-        # kopf logs every watch event's handler at INFO: thousands of lines on a big
-        # cluster. Handler errors are WARNING and above, and still show.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    settings = ControllerSettings(
-        secrets_enabled=args.enable_secrets,
-        restart_debounce=args.restart_debounce,
-        workers=args.workers,
-    )
-    kube = Kube(load_api_client(pool_size=max(args.workers * 2, 10)))
-    if args.metrics_port:
-        start_http_server(args.metrics_port, addr=args.bind_address)
-    plan = _wait_for_permissions(kube, args)
-    controller = Controller(kube, dataclasses.replace(settings, secrets_enabled=plan.secrets))
-    liveness = (
-        f"http://{args.bind_address}:{args.health_port}/healthz" if args.health_port else None
-    )
-    kopf.run(
-        registry=build_registry(controller),
-        clusterwide=plan.namespaces == ("",),
-        namespaces=[ns for ns in plan.namespaces if ns],
-        standalone=args.peering is None,
-        peering_name=args.peering,
-        # Distinct priorities make exactly one replica active; equal ones would all act.
-        priority=random.randint(1, 2**31) if args.peering else 0,
-        liveness_endpoint=liveness,
-    )
-    return 0
-
-
-def _wait_for_permissions(kube: Kube, args: argparse.Namespace) -> StartupPlan:
-    """Check RBAC; with nothing watchable, stay alive (healthy) and re-check until fixed."""
-    with _interim_health_server(args):
-        while True:
-            plan = check_all(args.namespace, args.enable_secrets, kube.can_i)
-            for message in plan.warnings:
-                log.warning("%s", message)
-            for message in plan.errors:
-                log.error("%s", message)
-            if plan.namespaces:
-                where = ", ".join(ns or "all namespaces" for ns in plan.namespaces)
-                log.info("Watching %s (Secrets: %s)", where, "yes" if plan.secrets else "no")
-                return plan
-            log.error("Nothing to watch; checking permissions again in %ds", RBAC_RECHECK_SECONDS)
-            time.sleep(RBAC_RECHECK_SECONDS)
-
-
-@contextlib.contextmanager
-def _interim_health_server(args: argparse.Namespace) -> Iterator[None]:
-    """Answer /healthz until kopf's own endpoint takes the port over."""
-    if not args.health_port:
-        yield
-        return
-
-    class Healthy(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"waiting for RBAC\n")
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer((args.bind_address, args.health_port), Healthy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    """Start the operator and block until it stops (SIGINT/SIGTERM) or fails."""
+    logs.configure(args.log_format, args.verbose)
+    _check_names(args)
     try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
+        connection = load_connection()
+    except ConfigError as error:
+        log.error("%s", error)
+        return 1
+    registry = kopf.OperatorRegistry()
+    stop = threading.Event()
+    outcome: dict[str, BaseException | None] = {"error": None}
+    task: asyncio.Task[None] | None = None
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        nonlocal task
+        settings.posting.enabled = False  # our Events are deliberate, not log mirrors
+        settings.scanning.disabled = True  # kopf watches nothing itself
+        task = asyncio.create_task(main_task(args, connection), name="rollout-operator")
+
+        def finished(done: asyncio.Task[None]) -> None:
+            if not done.cancelled():
+                outcome["error"] = done.exception()
+            stop.set()
+
+        task.add_done_callback(finished)
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        # kopf only discovers API groups at start; the real work uses our own client.
+        authorization = connection.authorization() or ""
+        scheme, _sep, token = authorization.partition(" ")
+        return kopf.ConnectionInfo(
+            server=connection.server,
+            ca_data=connection.ca_data,
+            insecure=connection.insecure,
+            certificate_data=connection.certificate_data,
+            private_key_data=connection.private_key_data,
+            scheme=scheme or None,
+            token=token or None,
+        )
+
+    kopf.run(
+        registry=registry,
+        clusterwide=True,
+        standalone=True,
+        identity=_kopf_identity(),
+        stop_flag=stop,
+    )
+    failure = outcome["error"]
+    if isinstance(failure, PortInUseError):
+        log.error("%s", failure)
+        return 1
+    if failure is not None:
+        log.error("The operator failed: %s", failure, exc_info=failure)
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["rollouts"]:  # the kubectl plugin, for images that have no kubectl
+        return plugin_main(argv[1:], prog="rollout-operator rollouts")
     args = _parser().parse_args(argv)
     if args.command == "run":
         return run(args)

@@ -1,7 +1,8 @@
 """Plan the one narrow write a workload needs: container images and our restart annotation.
 
-Pure: (spec, workload, config hash, baseline) in, a Plan out. The patch touches nothing
-else, so GitOps tools see only the fields this operator owns change.
+Pure: which images differ, whether spec.restartedAt is due, and the patch for both. The
+patch touches nothing else, so GitOps tools see only the fields this operator owns change.
+(Whether config content restarts the workload is decided in restarts.py.)
 """
 
 from __future__ import annotations
@@ -34,11 +35,9 @@ class ImageChange:
 class Plan:
     """What the workload should look like, and the smallest change that gets it there."""
 
-    changes: tuple[ImageChange, ...]
+    changes: tuple[ImageChange, ...] = ()
     #: The restart-annotation value to write, or None when no restart is due.
-    restart: str | None
-    #: The restart trigger in force after this plan (kept in status as the baseline).
-    trigger: str | None
+    restart: str | None = None
 
     @property
     def needs_write(self) -> bool:
@@ -87,20 +86,8 @@ def _current_images(workload: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
     return found
 
 
-def plan_workload(
-    spec: RolloutSpec,
-    workload: Mapping[str, Any],
-    config_hash: str | None,
-    baseline: str | None,
-    *,
-    adopted: bool,
-) -> Plan:
-    """Compare `workload` with `spec`; raise InvalidSpecError for unknown container names.
-
-    A workload that never carried our annotation is adopted on first sight (`adopted`
-    False): its restart trigger becomes the `baseline` recorded in status without a
-    restart, and only a later change of the trigger restarts it.
-    """
+def image_changes(spec: RolloutSpec, workload: Mapping[str, Any]) -> tuple[ImageChange, ...]:
+    """The containers whose image differs from `spec`; InvalidSpecError for unknown names."""
     current = _current_images(workload)
     missing = [c.name for c in spec.containers if c.name not in current]
     if missing:
@@ -115,15 +102,29 @@ def plan_workload(
         new = wanted.resolve(old)
         if new != old:
             changes.append(ImageChange(wanted.name, old, new, init))
+    return tuple(changes)
 
-    trigger = restart_trigger(config_hash, spec.restarted_at)
-    annotations = pod_template(workload).get("metadata", {}).get("annotations") or {}
-    written = annotations.get(RESTART_ANNOTATION)
-    if written is not None:
-        due = trigger is not None and written != trigger
-    else:
-        due = trigger is not None and adopted and baseline != trigger
-    return Plan(tuple(changes), trigger if due else None, trigger)
+
+def restart_annotation(workload: Mapping[str, Any]) -> str | None:
+    """The workload's current `rollout-operator.dev/restart` value (None: absent)."""
+    annotations = (pod_template(workload).get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(RESTART_ANNOTATION)
+    return str(value) if value is not None else None
+
+
+def restarted_at_due(
+    restarted_at: str | None, baseline: str | None, annotation: str | None, *, adopted: bool
+) -> bool:
+    """Whether spec.restartedAt asks for a restart that has not happened yet.
+
+    `baseline` is the restart trigger recorded in status (what is in force, or what was found
+    on adoption); the first sighting never restarts. The annotation already carrying this
+    value means the restart was written (a crash before the status write): not again.
+    """
+    if not restarted_at or not adopted:
+        return False
+    token = f"restartedAt={restarted_at}"
+    return token not in (annotation or "").split() and token not in (baseline or "").split()
 
 
 def apply_plan(workload: Mapping[str, Any], plan: Plan) -> dict[str, Any]:

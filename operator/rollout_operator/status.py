@@ -20,6 +20,8 @@ class Phase(enum.StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     BLOCKED = "Blocked"
+    #: Failed, and rolled back to the last good revision (spec.rollbackOnFailure).
+    ROLLED_BACK = "RolledBack"
 
 
 #: Reasons on the Ready condition for the two non-error phases.
@@ -84,7 +86,7 @@ def conditions(
         for kind, value in (
             ("Ready", phase is Phase.SUCCEEDED),
             ("Reconciling", phase is Phase.PROGRESSING),
-            ("Stalled", phase in (Phase.FAILED, Phase.BLOCKED)),
+            ("Stalled", phase in (Phase.FAILED, Phase.BLOCKED, Phase.ROLLED_BACK)),
         )
     ]
 
@@ -113,3 +115,56 @@ def replica_counts(kind: str, workload: Mapping[str, Any]) -> dict[str, int]:
         "readyReplicas": ready,
         "availableReplicas": available,
     }
+
+
+def ready_text(counts: Mapping[str, int]) -> str:
+    """`up-to-date/available/desired`, each capped at desired: no `4/3` during a surge."""
+    desired = counts["replicas"]
+    updated = min(counts["updatedReplicas"], desired)
+    return f"{updated}/{min(counts['availableReplicas'], desired)}/{desired}"
+
+
+def short_image(image: str) -> str:
+    """`registry:5000/team/app:v2` → `app:v2`; digests shortened to 12 hex digits."""
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if digest:
+        algorithm, _, value = digest.partition(":")
+        last += f"@{algorithm}:{value[:12]}"
+    return last
+
+
+def image_summary(images: Sequence[Mapping[str, str]], limit: int = 200) -> str:
+    """`container=app:v2, sidecar=envoy:1.31` for the printer column (truncated)."""
+    text = ", ".join(f"{i['container']}={short_image(i['image'])}" for i in images)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: Status fields that only report progress; changes to these alone may be coalesced.
+PROGRESS_FIELDS = frozenset(
+    {
+        "message",
+        "replicas",
+        "updatedReplicas",
+        "readyReplicas",
+        "availableReplicas",
+        "ready",
+        "lastProgressTime",
+        "conditions",
+    }
+)
+
+
+def progress_only(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether `after` differs from `before` only in progress (no transition, no record)."""
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    if not changed or not changed <= PROGRESS_FIELDS:
+        return False
+    if "conditions" in changed:
+
+        def shape(conditions: Any) -> list[tuple[Any, ...]]:
+            return [(c.get("type"), c.get("status"), c.get("reason"), c.get("observedGeneration"))
+                    for c in conditions or []]  # fmt: skip
+
+        return shape(before.get("conditions")) == shape(after.get("conditions"))
+    return True

@@ -37,7 +37,7 @@ class WorkQueue(Generic[K]):
         self._due: dict[K, float] = {}  # earliest time a scheduled key becomes ready
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self._queued: set[K] = set()
-        self._active: set[K] = set()
+        self._active: dict[K, float] = {}  # key -> loop time its processing started
         self._dirty: set[K] = set()  # added again while being processed
         self._failures: dict[K, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -45,6 +45,12 @@ class WorkQueue(Generic[K]):
     def __len__(self) -> int:
         """Keys waiting (ready, scheduled or to be re-run)."""
         return len(self._queued | set(self._due) | self._dirty)
+
+    def longest_running(self) -> float:
+        """Seconds the oldest running `process` call has taken so far (0 when idle)."""
+        if not self._active:
+            return 0.0
+        return asyncio.get_running_loop().time() - min(self._active.values())
 
     def add(self, key: K, delay: float = 0.0) -> None:
         """Schedule `key`; an earlier schedule for it wins over a later one."""
@@ -61,7 +67,8 @@ class WorkQueue(Generic[K]):
             self._timers[key] = loop.call_later(delay, self._make_ready, key)
 
     def _make_ready(self, key: K) -> None:
-        self._timers.pop(key, None)
+        if timer := self._timers.pop(key, None):
+            timer.cancel()  # made ready early (a re-run): its schedule must not fire again
         self._due.pop(key, None)
         if key in self._active:
             self._dirty.add(key)
@@ -73,7 +80,7 @@ class WorkQueue(Generic[K]):
         while True:
             key = await self._ready.get()
             self._queued.discard(key)
-            self._active.add(key)
+            self._active[key] = asyncio.get_running_loop().time()
             again: float | None
             try:
                 again = await self._process(key)
@@ -87,7 +94,7 @@ class WorkQueue(Generic[K]):
                     "Reconciling %s failed (attempt %d); retrying in %.1fs", key, failures, again
                 )
             finally:
-                self._active.discard(key)
+                self._active.pop(key, None)
             if key in self._dirty:
                 self._dirty.discard(key)
                 self._make_ready(key)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Build the local cluster's binaries from the Go modules pinned under tools/
-# into a cache directory keyed by their versions; prints that bin directory.
+# (and realnode/pause) into a cache directory keyed by their versions; prints
+# that bin directory.
 # A second run with everything present builds nothing.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.env
+# shellcheck source-path=SCRIPTDIR source=versions.env
 source "$here/versions.env"
 
 cache_root="${ROLLOUT_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rollout-operator}"
@@ -37,16 +38,27 @@ if need kwok kwokctl; then
     sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
 fi
 
+major_minor="${KUBE_VERSION#v}"; major="${major_minor%%.*}"; minor="${major_minor#*.}"; minor="${minor%%.*}"
+stamp=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  stamp+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+  stamp+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+
 if need kube-apiserver kube-controller-manager kube-scheduler kubectl; then
-  major_minor="${KUBE_VERSION#v}"; major="${major_minor%%.*}"; minor="${major_minor#*.}"; minor="${minor%%.*}"
-  stamp=""
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    stamp+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-    stamp+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
   build kubernetes "$stamp" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+fi
+
+# The real node (realnode.sh): a kubelet from the same module as the control
+# plane (a separate step: caches from before it existed only build this), and
+# the pod sandbox process.
+if need kubelet; then
+  build kubernetes "$stamp" k8s.io/kubernetes/cmd/kubelet
+fi
+if need pause; then
+  build ../realnode/pause "" rollout-operator.dev/tools/pause
 fi
 
 echo "$bin"

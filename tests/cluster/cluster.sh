@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local test cluster: a real kube-apiserver, kube-controller-manager and
 # kube-scheduler on etcd, with kwok faking the nodes and the kubelets (no
-# containers run). Everything listens on 127.0.0.1 and lives in the cache:
+# containers run), and optionally one real node (realnode.sh: containerd and a
+# kubelet, where the operator's image runs as a real pod). Everything listens on
+# 127.0.0.1 and lives in the cache:
 #
 #   $ROLLOUT_OPERATOR_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/rollout-operator)
 #     k8s-...-kwok-.../bin   binaries from tests/cluster/build.sh
@@ -9,11 +11,15 @@
 #     kubeconfig.yaml        the only kubeconfig written (context kwok-rollout-operator)
 #     kube-cache/            kubectl's discovery cache (KUBECACHEDIR)
 #     kind-kubeconfig.yaml   from kind-up only (context kind-rollout-operator)
+#     realnode/              the real node's configuration, logs and state
 #
 # Usage: cluster.sh up|down|status|kubeconfig|kind-up|kind-down
-#   up          start the cluster (quick no-op when it is already up and healthy)
-#   down        delete it and stop any of its processes that are left
-#   status      exit 0 when it is up and healthy (prints why not on stderr)
+#   up          start the cluster (quick no-op when it is already up and healthy);
+#               with REAL_NODE=1 also the real node (realnode.sh up)
+#   down        delete it, the real node included, and stop any of its processes
+#               that are left
+#   status      exit 0 when it is up and healthy (prints why not on stderr); with
+#               REAL_NODE=1 the real node must be up too
 #   kubeconfig  print the kubeconfig path (only that, on stdout)
 #   kind-up     a kind cluster instead (needs kind and a Docker engine)
 #   kind-down   delete that kind cluster
@@ -24,6 +30,7 @@
 #   POD_DELETE_DELAY_MS=0    time from a pod's graceful delete to its removal
 #   CLUSTER_UP_TIMEOUT=120   seconds `up` may take before it gives up
 #   KWOK_LOG_LEVEL=WARN      kwokctl's log level (INFO shows its steps)
+#   REAL_NODE=0              1: up/status include the real node (realnode.sh)
 # A change of the delays or of the binaries makes `up` recreate the cluster.
 # Pods whose container image tag ends in "-broken" run but never become Ready
 # (see kwok/stages.yaml.in). ~/.kube/config and ~/.kwok are never touched.
@@ -44,6 +51,11 @@ nodes="${CLUSTER_NODES:-3}"
 ready_delay_ms="${POD_READY_DELAY_MS:-1000}"
 delete_delay_ms="${POD_DELETE_DELAY_MS:-0}"
 up_timeout="${CLUSTER_UP_TIMEOUT:-120}"
+real_node="${REAL_NODE:-0}"
+# The first address of kwokctl's default service CIDR (10.0.0.0/24).
+service_ip=10.0.0.1
+# kwokctl labels the fake nodes it makes with this key; a real node has not.
+fake_nodes="kwok.x-k8s.io/kwokctl-scale"
 fingerprint_file="$workdir/rollout-operator.fingerprint"
 # kwokctl and kubectl must never fall back to ~/.kube/config, nor cache in ~/.kube.
 unset KUBECONFIG
@@ -60,6 +72,7 @@ kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" --context "$context" "$@";
 [[ "$nodes" =~ ^[0-9]+$ ]] || die "CLUSTER_NODES must be a number, got '$nodes'"
 [[ "$ready_delay_ms" =~ ^[0-9]+$ ]] || die "POD_READY_DELAY_MS must be a number, got '$ready_delay_ms'"
 [[ "$delete_delay_ms" =~ ^[0-9]+$ ]] || die "POD_DELETE_DELAY_MS must be a number, got '$delete_delay_ms'"
+[[ "$real_node" =~ ^[01]$ ]] || die "REAL_NODE must be 0 or 1, got '$real_node'"
 
 # The configuration kwokctl is given: binaries, loopback only, stages.
 render_config() { # render_config DIR: writes DIR/kwokctl.yaml and DIR/stages.yaml
@@ -72,6 +85,9 @@ kind: KwokctlConfiguration
 options:
   runtime: binary
   bindAddress: 127.0.0.1
+  # The kubernetes Service's ClusterIP: pods on the real node reach the apiserver
+  # there (realnode.sh forwards it to 127.0.0.1) and must be able to verify it.
+  kubeApiserverCertSANs: ["$service_ip"]
   kubeVersion: $KUBE_VERSION
   etcdVersion: ${ETCD_VERSION#v}
   kwokVersion: $KWOK_VERSION
@@ -95,6 +111,14 @@ componentsPatches:
   extraArgs:
   - key: leader-elect
     value: "false"
+# kwok fakes only its own nodes (kwokctl annotates them kwok.x-k8s.io/node=fake),
+# so that a real kubelet may join (realnode.sh).
+- name: kwok-controller
+  extraArgs:
+  - key: manage-all-nodes
+    value: "false"
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
 EOF
   sed -e "s/@POD_READY_DELAY_MS@/$ready_delay_ms/g" \
     -e "s/@POD_DELETE_DELAY_MS@/$delete_delay_ms/g" \
@@ -112,7 +136,7 @@ cluster_pids() {
   local f pid cmd
   for f in /proc/[0-9]*/cmdline; do
     pid="${f#/proc/}"; pid="${pid%/cmdline}"
-    cmd="$(tr '\0' ' ' <"$f" 2>/dev/null)" || continue
+    cmd="$(tr '\0' ' ' 2>/dev/null <"$f")" || continue  # the process may be gone
     if [[ "$cmd" == "$workdir/bin/"* ]]; then echo "$pid"; fi
   done
   return 0
@@ -153,7 +177,7 @@ healthy() {
     why="kube-apiserver not ready"
   elif [[ -z "$control_plane_only" ]]; then
     local ready
-    ready="$(kubectl get nodes --request-timeout=5s --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l)"
+    ready="$(kubectl get nodes -l "$fake_nodes" --request-timeout=5s --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l)"
     if ((ready < nodes)); then why="$ready of $nodes nodes Ready"; fi
   fi
   if [[ -n "$why" ]]; then
@@ -173,7 +197,7 @@ wait_until() { # wait_until SECONDS WHAT COMMAND...
 
 scale_nodes() {
   local have
-  have="$(kubectl get nodes --request-timeout=10s --no-headers 2>/dev/null | wc -l)"
+  have="$(kubectl get nodes -l "$fake_nodes" --request-timeout=10s --no-headers 2>/dev/null | wc -l)"
   if ((have != nodes)); then
     log "scaling fake nodes $have -> $nodes"
     # Node addresses on loopback, so that anything that would talk to a
@@ -185,7 +209,7 @@ scale_nodes() {
   fi
 }
 nodes_ready() {
-  (($(kubectl get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l) >= nodes))
+  (($(kubectl get nodes -l "$fake_nodes" --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l) >= nodes))
 }
 
 cmd_up() {
@@ -206,6 +230,7 @@ cmd_up() {
       cmd_down
     elif healthy --quiet --control-plane; then
       scale_nodes  # CLUSTER_NODES may have changed
+      real_node_up
       log "already up and healthy ($(since "$start")s); kubeconfig: $kubeconfig"
       return 0
     else
@@ -243,12 +268,16 @@ cmd_up() {
   wait_until 60 "the default ServiceAccount (kube-controller-manager)" \
     kubectl get serviceaccount default --namespace default
   healthy || die "cluster did not become healthy; logs: $workdir/logs"
+  real_node_up
   log "up in $(since "$start")s; kubeconfig: $kubeconfig"
 }
+real_node_up() { if [[ "$real_node" == 1 ]]; then "$here/realnode.sh" up; fi; }
 kube_ready() { [[ "$(kubectl get --raw /readyz --request-timeout=5s 2>/dev/null)" == ok ]]; }
 
 cmd_down() {
   local start; start="$(now)"
+  # The real node first, while the apiserver can still take its node object away.
+  "$here/realnode.sh" down || log "realnode.sh down failed; continuing"
   if [[ -d "$workdir" && -x "$bin/kwokctl" ]]; then
     kwokctl delete cluster --kubeconfig "$kubeconfig" >&2 || log "kwokctl delete cluster failed; cleaning up by hand"
   fi
@@ -269,6 +298,7 @@ cmd_status() {
     log "up, but with another configuration (POD_*_DELAY_MS or binaries); 'up' recreates it"
     return 1
   fi
+  if [[ "$real_node" == 1 ]]; then "$here/realnode.sh" status || return 1; fi
   log "up and healthy; kubeconfig: $kubeconfig"
 }
 

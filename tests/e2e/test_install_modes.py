@@ -1,4 +1,4 @@
-"""The shipped install variants on the real apiserver: namespaced RBAC and HA peering."""
+"""The shipped install variants on the real apiserver: namespaced RBAC and HA (Lease)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def relocate(objects: list[dict[str, Any]], namespace: str) -> list[dict[str, An
     """The namespaced overlay, moved from rollout-operator-system into `namespace`."""
     moved = []
     for obj in objects:
-        if obj["kind"] in ("Namespace", "CustomResourceDefinition", "KopfPeering"):
+        if obj["kind"] in ("Namespace", "CustomResourceDefinition"):
             continue
         if obj["metadata"].get("namespace") == SHIPPED_NAMESPACE:
             obj["metadata"]["namespace"] = namespace
@@ -91,43 +91,65 @@ def test_namespaced_install_works_inside_and_is_refused_outside(
         outside.stop()
 
 
-def _active(replica: OperatorProcess) -> bool:
-    """kopf peering state, from the replica's own log: resumed after its last pause."""
-    log = replica.log()
-    return log.rfind("Resuming operations") > log.rfind("Pausing operations")
+def _lease_holder(kubectl: Kubectl, namespace: str, lease: str) -> str:
+    got = kubectl("get", "lease", lease, "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}")
+    return got.stdout.strip() if got.returncode == 0 else ""
 
 
-def test_two_replicas_with_peering_apply_each_change_once(
+def test_two_replicas_with_leader_election_apply_each_change_once(
     kubectl: Kubectl, operator: OperatorProcess, operator_kubeconfig: Path, namespace: str,
     apps_api: client.AppsV1Api, core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi,
 ):  # fmt: skip
-    peering = f"e2e-ha-{secrets.token_hex(3)}"
-    install(
-        kubectl,
-        [
-            o
-            for o in render_manifests(kubectl, "manifests/crd")
-            if o["kind"] == "CustomResourceDefinition"
-        ],
+    lease = f"e2e-ha-{secrets.token_hex(3)}"
+    # What manifests/overlays/ha grants in the operator's namespace, here in the test's.
+    kubectl.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "leases"},
+            "rules": [
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "create", "update"],
+                }
+            ],
+        },
+        namespace,
     )
     kubectl.apply(
-        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}},
-        "default",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "leases"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "leases"},
+            "subjects": [
+                {
+                    "kind": "ServiceAccount",
+                    "name": "rollout-operator",
+                    "namespace": SHIPPED_NAMESPACE,
+                }
+            ],
+        },
+        namespace,
     )
     operator.stop()  # only the HA pair may act during this test
-    replicas = [
-        OperatorProcess(
-            operator_kubeconfig, ["--enable-secrets", "--peering", peering], name=f"{peering}-{i}"
-        )
-        for i in range(2)
-    ]
+    args = ["--enable-secrets", "--leader-elect", "--leader-election-id", lease,
+            "--leader-election-namespace", namespace, "--lease-duration", "5"]  # fmt: skip
+    replicas = {
+        name: OperatorProcess(operator_kubeconfig, args, name=name)
+        for name in (f"{lease}-a", f"{lease}-b")
+    }
     try:
-        for replica in replicas:
+        for replica in replicas.values():
             replica.start()
-        wait_for(
-            lambda: [_active(r) for r in replicas].count(True) == 1,
+        holder = wait_for(
+            lambda: (
+                _lease_holder(kubectl, namespace, lease) in replicas
+                and _lease_holder(kubectl, namespace, lease)
+            ),
             timeout=60,
-            what="exactly one active replica",
+            what="a replica holding the Lease",
         )
         names = [f"app{i}" for i in range(5)]
         for name in names:
@@ -142,16 +164,19 @@ def test_two_replicas_with_peering_apply_each_change_once(
             reasons = [r for r, _ in events_for(core_api, namespace, name)]
             assert reasons.count("ImageUpdated") == 1, reasons
 
-        # The active replica goes away: the standby takes over.
-        active = next(r for r in replicas if _active(r))
-        active.stop()
+        # The active replica stops (it releases the Lease): the standby takes over.
+        replicas[holder].stop()
+        wait_for(
+            lambda: _lease_holder(kubectl, namespace, lease) not in ("", holder),
+            timeout=30,
+            what="the standby holding the Lease",
+        )
         kubectl.apply(
             make_rollout("app0", "app0", containers=[{"name": "app", "tag": "v3"}]), namespace
         )
         wait_phase(custom_api, namespace, "app0", "Succeeded", timeout=120)
         assert apps_api.read_namespaced_deployment("app0", namespace).metadata.generation == 3
     finally:
-        for replica in replicas:
+        for replica in replicas.values():
             replica.stop()
-        kubectl("delete", "clusterkopfpeering", peering, "--ignore-not-found")
         operator.start()

@@ -86,7 +86,9 @@ def test_missing_configmap_blocks_until_it_exists(
     kubectl.apply(make_deployment("agent", replicas=1), namespace)
     kubectl.apply(make_rollout("agent", "agent", config_maps=["agent-config"]), namespace)
     rollout = wait_phase(custom_api, namespace, "agent", "Blocked", reason="ConfigNotFound")
-    assert 'ConfigMap "agent-config" not found' in rollout["status"]["message"]
+    assert rollout["status"]["message"].startswith(
+        'ConfigMap "agent-config" (named in spec.restartOnChangeOf) not found'
+    )
     kubectl.apply(
         {
             "apiVersion": "v1",

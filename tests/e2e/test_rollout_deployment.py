@@ -74,24 +74,24 @@ def test_set_image_rolls_out_and_reports_like_kubectl(
     assert status["phase"] == "Succeeded"
     assert status["message"] == 'deployment "server" successfully rolled out'
     assert status["images"] == [{"container": "app", "image": f"{REPO}:3f2c1ab"}]
-    assert status["ready"] == "3/3"
+    assert status["ready"] == "3/3/3"  # up-to-date/available/desired
     assert (status["replicas"], status["updatedReplicas"], status["availableReplicas"]) == (3, 3, 3)
     assert status["startedAt"] <= status["completedAt"]
     assert condition(rollout, "Ready")["observedGeneration"] == rollout["metadata"]["generation"]
     assert condition(rollout, "Stalled")["status"] == "False"
     follower.join(timeout=70)
     assert messages[-1] == 'deployment "server" successfully rolled out'
-    assert any(
-        m.startswith('Waiting for deployment "server" rollout to finish:') for m in messages
-    ), messages
+    # Progress-only writes are coalesced (--status-interval): at least the start is shown.
+    assert messages[0].startswith("Waiting for deployment"), messages
     allowed = ("Waiting for deployment", 'deployment "server" successfully rolled out')
     assert all(m.startswith(allowed) for m in messages), messages
 
-    reasons = [
-        reason for reason, _ in wait_event(core_api, namespace, "server", "RolloutSucceeded")
-    ]
-    assert reasons[:1] == ["ImageUpdated"]
-    assert "RolloutSucceeded" in reasons
+    reasons = [reason for reason, _ in wait_event(core_api, namespace, "server", "ImageUpdated")]
+    assert reasons == ["ImageUpdated"]  # one Event when it starts; success is in the status
+    latest = status["history"][0]
+    assert (latest["revision"], latest["trigger"], latest["result"]) == (2, "Image", "Succeeded")
+    assert latest["changeCause"].startswith("set image app: ")
+    assert status["imageSummary"] == "app=server:3f2c1ab"
 
     # Footprint: our field manager owns the image (and nothing of kopf's lands on the workload).
     deployment = apps_api.read_namespaced_deployment("server", namespace)
@@ -101,7 +101,7 @@ def test_set_image_rolls_out_and_reports_like_kubectl(
     printed = kubectl("get", "rollouts", "-n", namespace)
     assert "Deployment/server" in printed.stdout
     assert "Succeeded" in printed.stdout
-    assert f"{REPO}:3f2c1ab" in printed.stdout
+    assert "app=server:3f2c1ab" in printed.stdout  # every container, shortened
 
     metrics = operator.metrics()
     assert 'rollout_operator_image_updates_total{kind="Deployment"}' in metrics

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from rollout_operator import rbac
+
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_DIR = REPO / "tests" / "cluster"
 CRD_FILE = REPO / "crds" / "rollout-operator.dev_rollouts.yaml"
@@ -25,21 +27,45 @@ NAMESPACE = "rollout-operator-system"
 IMAGE = "ghcr.io/rollout-operator/rollout-operator:0.1.0"
 OPERATOR_GROUP = "rollout-operator.dev"
 
-# The default variant: (apiGroup, resource) -> verbs, exactly.
-DEFAULT_GRANTS: dict[tuple[str, str], set[str]] = {
-    (OPERATOR_GROUP, "rollouts"): {"get", "list", "watch"},
-    (OPERATOR_GROUP, "rollouts/status"): {"get", "patch"},
-    ("apps", "deployments"): {"get", "list", "watch", "patch"},
-    ("apps", "statefulsets"): {"get", "list", "watch", "patch"},
-    ("apps", "daemonsets"): {"get", "list", "watch", "patch"},
-    ("", "configmaps"): {"get", "list", "watch"},
-    ("", "events"): {"create"},
-    ("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"},
+Grants = dict[tuple[str, str, str], set[str]]
+
+
+def _rule_grants(rules: list[dict[str, Any]]) -> Grants:
+    """(apiGroup, resource, resourceName or "") -> verbs, so rule splitting does not matter."""
+    grants: Grants = {}
+    for rule in rules:
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                for name in rule.get("resourceNames") or [""]:
+                    grants.setdefault((group, resource, name), set()).update(rule["verbs"])
+    return grants
+
+
+def _from_rbac_py(rules: tuple[rbac.Rule, ...]) -> Grants:
+    return _rule_grants([rule.to_k8s() for rule in rules])
+
+
+# The watched-namespace (Cluster)Role of each variant: exactly rbac.py's rules.
+DEFAULT_GRANTS = _from_rbac_py(rbac.watched_rules(secrets=False))
+SECRETS_GRANTS = _from_rbac_py(rbac.watched_rules(secrets=True))
+# Roles in the operator's own namespace, by name.
+HASH_KEY_ROLE = "rollout-operator-hash-key"
+LEASE_ROLE = "rollout-operator-leader-election"
+OWN_ROLES = {
+    HASH_KEY_ROLE: _from_rbac_py(rbac.OWN_NAMESPACE_SECRETS),
+    LEASE_ROLE: _from_rbac_py(rbac.LEADER_ELECTION),
 }
-SECRETS_GRANT = {("", "secrets"): {"get", "list", "watch"}}
-NAMESPACED_GRANTS = {
-    key: verbs for key, verbs in DEFAULT_GRANTS.items() if key[1] != "clusterkopfpeerings"
-} | {("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"}}
+POLICY = "rollout-operator-rollout-author"
+#: Built-in API groups: objects of these kinds need no CRD, so one `kubectl apply -k` works.
+BUILTIN_GROUPS = {
+    "",
+    "apps",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "networking.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+}
 
 # Variant -> kustomization directory (relative to the copied tree).
 VARIANTS = {
@@ -49,7 +75,17 @@ VARIANTS = {
     "namespaced": "manifests/overlays/namespaced",
     # Not shipped: proves the components also fit the namespaced variant.
     "namespaced-secrets-ha": "manifests/overlays/namespaced-secrets-ha",
+    # Not shipped: the documented way to turn the admission policy off.
+    "no-admission-policy": "manifests/overlays/no-admission-policy",
 }
+NO_POLICY_OVERLAY = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../default
+components:
+  - ../../components/no-admission-policy
+"""
 COMBINED_OVERLAY = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -116,6 +152,9 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     combined = root / VARIANTS["namespaced-secrets-ha"]
     combined.mkdir(parents=True)
     (combined / "kustomization.yaml").write_text(COMBINED_OVERLAY)
+    no_policy = root / VARIANTS["no-admission-policy"]
+    no_policy.mkdir(parents=True)
+    (no_policy / "kustomization.yaml").write_text(NO_POLICY_OVERLAY)
     return root
 
 
@@ -155,13 +194,8 @@ def _operator_role(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return roles[0]
 
 
-def _grants(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
-    grants: dict[tuple[str, str], set[str]] = {}
-    for rule in role.get("rules", []):
-        for group in rule.get("apiGroups", []):
-            for resource in rule.get("resources", []):
-                grants.setdefault((group, resource), set()).update(rule.get("verbs", []))
-    return grants
+def _grants(role: dict[str, Any]) -> Grants:
+    return _rule_grants(role.get("rules", []))
 
 
 def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -185,22 +219,37 @@ def test_no_wildcards_in_rbac(rendered: dict[str, list[dict[str, Any]]], variant
             assert not any("*" in value for value in values), f"{variant}: {where} {field}"
 
 
-@pytest.mark.parametrize(
-    ("variant", "expected"),
-    [
-        ("default", DEFAULT_GRANTS),
-        ("secrets", DEFAULT_GRANTS | SECRETS_GRANT),
-        ("ha", DEFAULT_GRANTS),
-        ("namespaced", NAMESPACED_GRANTS),
-        ("namespaced-secrets-ha", NAMESPACED_GRANTS | SECRETS_GRANT),
-    ],
-)
-def test_operator_grants_are_exact(
-    rendered: dict[str, list[dict[str, Any]]],
-    variant: str,
-    expected: dict[tuple[str, str], set[str]],
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_operator_grants_are_exactly_rbac_py(
+    rendered: dict[str, list[dict[str, Any]]], variant: str
 ) -> None:
+    expected = SECRETS_GRANTS if "secrets" in variant else DEFAULT_GRANTS
     assert _grants(_operator_role(rendered[variant])) == expected
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_own_namespace_roles_only_with_their_flag(
+    rendered: dict[str, list[dict[str, Any]]], variant: str
+) -> None:
+    docs = rendered[variant]
+    args = _container(docs)["args"]
+    expected = set()
+    if "--enable-secrets" in args:
+        expected.add(HASH_KEY_ROLE)
+    if "--leader-elect" in args:
+        expected.add(LEASE_ROLE)
+    roles = {d["metadata"]["name"]: d for d in _of_kind(docs, "Role")}
+    roles.pop("rollout-operator", None)  # the namespaced variant's watched-namespace Role
+    assert set(roles) == expected
+    for name, role in roles.items():
+        assert role["metadata"]["namespace"] == NAMESPACE
+        assert _grants(role) == OWN_ROLES[name]
+        binding = _one(docs, "RoleBinding", name)
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": name,
+        }
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -269,7 +318,11 @@ def test_namespaced_objects_live_in_the_operator_namespace(
     rendered: dict[str, list[dict[str, Any]]], variant: str
 ) -> None:
     cluster_kinds = {"Namespace", "CustomResourceDefinition", "ClusterRole"}
-    cluster_kinds |= {"ClusterRoleBinding", "ClusterKopfPeering"}
+    cluster_kinds |= {
+        "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     for doc in rendered[variant]:
         if doc["kind"] not in cluster_kinds:
             assert doc["metadata"].get("namespace") == NAMESPACE, doc["metadata"]["name"]
@@ -284,11 +337,15 @@ def test_crds_are_included(rendered: dict[str, list[dict[str, Any]]], variant: s
     names = {
         doc["metadata"]["name"] for doc in _of_kind(rendered[variant], "CustomResourceDefinition")
     }
-    assert names == {
-        f"rollouts.{OPERATOR_GROUP}",
-        "clusterkopfpeerings.kopf.dev",
-        "kopfpeerings.kopf.dev",
-    }
+    assert names == {f"rollouts.{OPERATOR_GROUP}"}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_one_apply_installs_it(rendered: dict[str, list[dict[str, Any]]], variant: str) -> None:
+    """No object of a kind that a CRD in the same apply defines (kopf peering was one)."""
+    for doc in rendered[variant]:
+        group = doc["apiVersion"].rpartition("/")[0]
+        assert group in BUILTIN_GROUPS, f"{doc['kind']}/{doc['metadata']['name']} ({group})"
 
 
 def test_rollout_crd_file_exists() -> None:
@@ -322,7 +379,6 @@ def test_namespaced_grants_nothing_cluster_wide(rendered: dict[str, list[dict[st
     for variant in ("namespaced", "namespaced-secrets-ha"):
         docs = rendered[variant]
         assert _of_kind(docs, "ClusterRoleBinding") == [], variant
-        assert _of_kind(docs, "ClusterKopfPeering") == [], variant
         for role in _of_kind(docs, "ClusterRole"):
             # Only the aggregated rollouts view/edit roles remain, for people.
             groups = {group for rule in role["rules"] for group in rule["apiGroups"]}
@@ -333,8 +389,6 @@ def test_namespaced_grants_nothing_cluster_wide(rendered: dict[str, list[dict[st
             ), role["metadata"]["name"]
         _one(docs, "Role", "rollout-operator")
         _one(docs, "RoleBinding", "rollout-operator")
-        peering = _one(docs, "KopfPeering", "rollout-operator")
-        assert peering["metadata"]["namespace"] == NAMESPACE
 
 
 def test_namespaced_watches_only_its_namespace(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -348,22 +402,97 @@ def test_namespaced_watches_only_its_namespace(rendered: dict[str, list[dict[str
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_peering_only_in_ha(rendered: dict[str, list[dict[str, Any]]], variant: str) -> None:
+def test_leader_election_only_in_ha(
+    rendered: dict[str, list[dict[str, Any]]], variant: str
+) -> None:
     docs = rendered[variant]
     deployment = _one(docs, "Deployment", "rollout-operator")
     args = _container(docs)["args"]
+    assert not any(arg.startswith("--peering") for arg in args)
+    assert not any("kopf" in doc["apiVersion"] for doc in docs)
     if variant.endswith("ha"):
         assert deployment["spec"]["replicas"] == 2
-        assert "--peering=rollout-operator" in args
-        assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
-        _one(docs, "PodDisruptionBudget", "rollout-operator")
-        peering_kind = "KopfPeering" if variant.startswith("namespaced") else "ClusterKopfPeering"
-        _one(docs, peering_kind, "rollout-operator")
+        assert "--leader-elect" in args
+        assert deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }
+        pdb = _one(docs, "PodDisruptionBudget", "rollout-operator")
+        assert pdb["spec"]["minAvailable"] == 1
     else:
         assert deployment["spec"]["replicas"] == 1
-        assert not any(arg.startswith("--peering") for arg in args)
+        assert "--leader-elect" not in args
+        assert _of_kind(docs, "PodDisruptionBudget") == []
         # Standalone: never two operators at once, not even during an update.
         assert deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_admission_policy_in_every_variant_unless_turned_off(
+    rendered: dict[str, list[dict[str, Any]]], variant: str
+) -> None:
+    docs = rendered[variant]
+    if variant == "no-admission-policy":
+        assert _of_kind(docs, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding") == []
+        return
+    policy = _one(docs, "ValidatingAdmissionPolicy", POLICY)
+    binding = _one(docs, "ValidatingAdmissionPolicyBinding", POLICY)
+    assert policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert binding["spec"] == {"policyName": POLICY, "validationActions": ["Deny"]}
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["resourceRules"] == [
+        {
+            "apiGroups": [OPERATOR_GROUP],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["rollouts"],
+        }
+    ]
+    text = yaml.safe_dump(spec)
+    for check in (".check('patch')", "resource('secrets')", "resource('configmaps')"):
+        assert check in text, check
+    assert all(v.get("reason") == "Forbidden" for v in spec["validations"])
+
+
+def test_admission_policy_checks_every_name_the_crd_allows(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """One validation per list index up to the CRD's maxItems, and a guard beyond it."""
+    spec = _one(rendered["default"], "ValidatingAdmissionPolicy", POLICY)["spec"]
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    lists = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["restartOnChangeOf"]["properties"]
+    for field, resource in (("secrets", "secrets"), ("configMaps", "configmaps")):
+        limit = lists[field]["maxItems"]
+        checked = [
+            v for v in spec["validations"]
+            if f"resource('{resource}')" in v["expression"] and ".name(" in v["expression"]
+        ]  # fmt: skip
+        assert [f"variables.{field}[{i}]" in v["expression"] for i, v in enumerate(checked)] == [
+            True
+        ] * limit
+        assert f"size(variables.{field}) <= {limit}" in [
+            v["expression"] for v in spec["validations"]
+        ]
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_network_policy_admits_only_metrics(
+    rendered: dict[str, list[dict[str, Any]]], variant: str
+) -> None:
+    docs = rendered[variant]
+    policy = _one(docs, "NetworkPolicy", "rollout-operator")
+    pod_labels = _one(docs, "Deployment", "rollout-operator")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    metrics = next(p for p in _container(docs)["ports"] if p["name"] == "metrics")
+    assert policy["spec"]["ingress"] == [
+        {"ports": [{"protocol": "TCP", "port": metrics["containerPort"]}]}
+    ]
 
 
 def test_aggregated_rollout_roles(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -373,8 +502,8 @@ def test_aggregated_rollout_roles(rendered: dict[str, list[dict[str, Any]]]) -> 
     assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
     for label in ("aggregate-to-edit", "aggregate-to-admin"):
         assert edit["metadata"]["labels"][f"rbac.authorization.k8s.io/{label}"] == "true"
-    assert _grants(view)[(OPERATOR_GROUP, "rollouts")] == {"get", "list", "watch"}
-    assert _grants(edit)[(OPERATOR_GROUP, "rollouts")] >= {
+    assert _grants(view)[(OPERATOR_GROUP, "rollouts", "")] == {"get", "list", "watch"}
+    assert _grants(edit)[(OPERATOR_GROUP, "rollouts", "")] >= {
         "get",
         "list",
         "watch",
@@ -384,4 +513,4 @@ def test_aggregated_rollout_roles(rendered: dict[str, list[dict[str, Any]]]) -> 
         "delete",
     }
     for role in (view, edit):
-        assert all(group == OPERATOR_GROUP for group, _ in _grants(role)), role["metadata"]["name"]
+        assert all(key[0] == OPERATOR_GROUP for key in _grants(role)), role["metadata"]["name"]

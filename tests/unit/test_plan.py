@@ -1,7 +1,14 @@
 import pytest
 
 from rollout_operator.names import RESTART_ANNOTATION
-from rollout_operator.plan import apply_plan, plan_workload, restart_trigger
+from rollout_operator.plan import (
+    Plan,
+    apply_plan,
+    image_changes,
+    restart_annotation,
+    restart_trigger,
+    restarted_at_due,
+)
 from rollout_operator.spec import InvalidSpecError, parse_spec
 
 
@@ -33,21 +40,20 @@ def spec(containers=(), **extra):
     )
 
 
+def plan_of(spec_, workload_):
+    return Plan(image_changes(spec_, workload_))
+
+
 def test_equal_image_plans_no_write():
-    plan = plan_workload(
-        spec([{"name": "server", "image": "app:v1"}]), workload(), None, None, adopted=False
-    )
+    plan = plan_of(spec([{"name": "server", "image": "app:v1"}]), workload())
     assert not plan.needs_write
     assert plan.patch("7") == {"metadata": {"resourceVersion": "7"}, "spec": {"template": {}}}
 
 
 def test_new_image_patches_only_that_container_with_precondition():
-    plan = plan_workload(
+    plan = plan_of(
         spec([{"name": "server", "image": "app:v2"}]),
         workload({"server": "app:v1", "sidecar": "proxy:1"}),
-        None,
-        None,
-        adopted=False,
     )
     assert plan.patch("7") == {
         "metadata": {"resourceVersion": "7"},
@@ -56,12 +62,9 @@ def test_new_image_patches_only_that_container_with_precondition():
 
 
 def test_tag_mode_keeps_registry_port_and_init_containers_are_found_by_name():
-    plan = plan_workload(
+    plan = plan_of(
         spec([{"name": "migrate", "tag": "v9"}]),
         workload(init={"migrate": "reg.local:5000/tools/migrate:v8"}),
-        None,
-        None,
-        adopted=False,
     )
     assert plan.patch(None) == {
         "spec": {
@@ -80,52 +83,39 @@ def test_unknown_container_lists_what_the_workload_has():
     with pytest.raises(
         InvalidSpecError, match=r"no container named 'web'; it has: server, sidecar"
     ) as info:
-        plan_workload(
-            spec([{"name": "web", "tag": "v2"}]),
-            workload({"server": "a", "sidecar": "b"}),
-            None,
-            None,
-            adopted=False,
+        image_changes(
+            spec([{"name": "web", "tag": "v2"}]), workload({"server": "a", "sidecar": "b"})
         )
     assert info.value.reason == "ContainerNotFound"
 
 
+T1, T2 = "2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z"
+
+
 @pytest.mark.parametrize(
-    ("annotation", "adopted", "baseline", "config_hash", "restart"),
+    ("restarted_at", "baseline", "annotation", "adopted", "due"),
     [
-        (None, False, None, "a" * 64, None),  # first sight: record, do not restart
-        (None, True, f"config={'a' * 16}", "a" * 64, None),  # unchanged since adoption
-        (None, True, f"config={'a' * 16}", "b" * 64, f"config={'b' * 16}"),  # changed since
-        (None, True, None, "b" * 64, f"config={'b' * 16}"),  # first reference added later
-        (f"config={'a' * 16}", False, None, "a" * 64, None),  # already written, same
-        (f"config={'a' * 16}", False, None, "b" * 64, f"config={'b' * 16}"),  # changed while down
-        (f"config={'a' * 16}", True, None, None, None),  # references removed: no restart
+        (None, None, None, True, False),  # nothing asked
+        (T1, None, None, False, False),  # first sight: the value found is the baseline
+        (T1, f"config=x restartedAt={T1}", None, True, False),  # unchanged since adoption
+        (T2, f"config=x restartedAt={T1}", None, True, True),  # a new value: restart once
+        (T2, "config=x", None, True, True),  # set later on a workload that had none
+        (T2, f"restartedAt={T1}", f"restartedAt={T2}", True, False),  # written, status not yet
     ],
 )
-def test_restart_rules(annotation, adopted, baseline, config_hash, restart):
-    plan = plan_workload(
-        spec(), workload(annotation=annotation), config_hash, baseline, adopted=adopted
-    )
-    assert plan.restart == restart
-    assert plan.trigger == restart_trigger(config_hash, None)
+def test_restarted_at_rules(restarted_at, baseline, annotation, adopted, due):
+    assert restarted_at_due(restarted_at, baseline, annotation, adopted=adopted) is due
 
 
-def test_restarted_at_is_part_of_the_trigger():
-    plan = plan_workload(
-        spec(restartedAt="2026-11-25T10:00:00Z"),
-        workload(annotation="config=x"),
-        None,
-        "config=x",
-        adopted=True,
-    )
-    assert plan.restart == "restartedAt=2026-11-25T10:00:00Z"
+def test_restart_trigger_and_apply_plan():
+    value = restart_trigger("b" * 64, T1)
+    assert value == f"config={'b' * 16} restartedAt={T1}"
+    plan = Plan((), value)
     after = apply_plan(workload(annotation="config=x"), plan)
-    assert after["spec"]["template"]["metadata"]["annotations"][RESTART_ANNOTATION] == plan.restart
+    assert restart_annotation(after) == value
     assert after["metadata"]["generation"] == 4
 
 
 def test_apply_plan_without_changes_keeps_generation():
-    plan = plan_workload(
-        spec([{"name": "server", "image": "app:v1"}]), workload(), None, None, adopted=False
-    )
+    plan = plan_of(spec([{"name": "server", "image": "app:v1"}]), workload())
     assert apply_plan(workload(), plan)["metadata"]["generation"] == 3

@@ -1,106 +1,212 @@
+"""WorkQueue on a fake clock (looptime): exact loop times, no real waiting.
+
+Each test names the guarantee it checks; times are asserted exactly because the loop's clock
+only moves when every task waits (looptime), so a sleep of 10 s ends at exactly +10 s.
+"""
+
+from __future__ import annotations
+
 import asyncio
+import itertools
+from collections import defaultdict
+
+import pytest
 
 from rollout_operator.workqueue import WorkQueue
 
-
-def run(coro):
-    return asyncio.run(coro)
+pytestmark = [pytest.mark.asyncio, pytest.mark.looptime(idle_timeout=1)]
 
 
-def test_burst_of_adds_for_one_key_runs_once_and_never_concurrently():
-    calls: list[str] = []
-    running = 0
-    peak = 0
+class Recorder:
+    """A process() that records when each key started and takes `duration` loop seconds."""
+
+    def __init__(self, duration: float = 0.0) -> None:
+        self.duration = duration
+        self.starts: list[tuple[str, float]] = []
+        self.running: dict[str, int] = defaultdict(int)
+        self.peak_per_key = 0
+        self.peak_total = 0
+
+    async def __call__(self, key: str) -> None:
+        self.starts.append((key, asyncio.get_running_loop().time()))
+        self.running[key] += 1
+        self.peak_per_key = max(self.peak_per_key, self.running[key])
+        self.peak_total = max(self.peak_total, sum(self.running.values()))
+        try:
+            await asyncio.sleep(self.duration)
+        finally:
+            self.running[key] -= 1
+
+    def times(self, key: str) -> list[float]:
+        return [at for k, at in self.starts if k == key]
+
+
+async def test_one_key_is_never_processed_twice_at_once_while_other_keys_run_in_parallel():
+    process = Recorder(duration=10)
+    queue: WorkQueue[str] = WorkQueue(process, workers=4)
+    queue.start()
+    queue.add("a")
+    queue.add("b")
+    await asyncio.sleep(1)
+    for _ in range(5):  # re-added while "a" runs, by free workers' standards ready at once
+        queue.add("a")
+        await asyncio.sleep(1)
+    queue.add("a", delay=3)  # a timer that fires while "a" still runs
+    await asyncio.sleep(60)
+    await queue.stop()
+    assert process.peak_total == 2  # the workers do run keys in parallel...
+    assert process.peak_per_key == 1  # ...but never the same key twice at once
+    assert process.times("a") == [0, 10]  # one re-run, right after the first ended
+    assert process.times("b") == [0]
+
+
+async def test_adds_of_a_waiting_key_coalesce_into_one_run():
+    process = Recorder()
+    queue: WorkQueue[str] = WorkQueue(process, workers=4)
+    for _ in range(100):
+        queue.add("a")
+    assert len(queue) == 1
+    queue.start()
+    for _ in range(10):
+        queue.add("b", delay=5)
+    await asyncio.sleep(30)
+    await queue.stop()
+    assert process.starts == [("a", 0), ("b", 5)]
+
+
+async def test_earlier_schedule_wins_and_a_later_one_neither_postpones_nor_repeats():
+    process = Recorder()
+    queue: WorkQueue[str] = WorkQueue(process)
+    queue.start()
+    queue.add("a", delay=5)
+    queue.add("a", delay=2)  # earlier: replaces the 5 s timer
+    queue.add("a", delay=8)  # later: absorbed
+    queue.add("b", delay=30)
+    queue.add("b")  # now: the 30 s timer is cancelled, not left to fire again
+    await asyncio.sleep(60)
+    await queue.stop()
+    assert process.times("a") == [2]
+    assert process.times("b") == [0]
+
+
+async def test_a_delayed_add_fires_at_its_time():
+    process = Recorder()
+    queue: WorkQueue[str] = WorkQueue(process)
+    queue.start()
+    queue.add("a", delay=7.5)
+    queue.add("b", delay=120)
+    assert len(queue) == 2  # both wait on timers
+    await asyncio.sleep(200)
+    await queue.stop()
+    assert process.starts == [("a", 7.5), ("b", 120)]
+
+
+async def test_failures_back_off_exponentially_capped_at_max_backoff():
+    starts: list[float] = []
 
     async def process(key: str) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        calls.append(key)
-        await asyncio.sleep(0.01)
-        running -= 1
+        starts.append(asyncio.get_running_loop().time())
+        raise RuntimeError("boom")
 
-    async def scenario() -> None:
-        queue: WorkQueue[str] = WorkQueue(process, workers=4)
-        queue.start()
-        for _ in range(50):
-            queue.add("a")
-        queue.add("b")
-        await asyncio.sleep(0.1)
-        await queue.stop()
-
-    run(scenario())
-    assert sorted(calls) == ["a", "b"]
-    assert peak <= 2
+    queue: WorkQueue[str] = WorkQueue(process, max_backoff=5)
+    queue.start()
+    queue.add("a")
+    await asyncio.sleep(30)
+    await queue.stop()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert gaps == pytest.approx([0.5, 1, 2, 4, 5, 5, 5, 5])
 
 
-def test_add_while_processing_reruns_after():
-    calls: list[int] = []
-    event = asyncio.Event
+async def test_a_success_resets_the_backoff():
+    starts: list[float] = []
+    outcomes = iter(["fail", "fail", "fail", "ok", "fail", "fail"])
 
-    async def scenario() -> None:
-        started = event()
+    async def process(key: str) -> float | None:
+        starts.append(asyncio.get_running_loop().time())
+        outcome = next(outcomes, "done")
+        if outcome == "fail":
+            raise RuntimeError("boom")
+        return 1.0 if outcome == "ok" else None  # "ok": look again in 1 s (requeue-after)
 
-        async def process(key: str) -> None:
-            calls.append(len(calls))
-            started.set()
-            await asyncio.sleep(0.02)
-
-        queue: WorkQueue[str] = WorkQueue(process, workers=2)
-        queue.start()
-        queue.add("a")
-        await started.wait()
-        queue.add("a")  # lands while the first run is active
-        await asyncio.sleep(0.1)
-        await queue.stop()
-
-    run(scenario())
-    assert calls == [0, 1]
+    queue: WorkQueue[str] = WorkQueue(process, max_backoff=60)
+    queue.start()
+    queue.add("a")
+    await asyncio.sleep(30)
+    await queue.stop()
+    # fail, +0.5 fail, +1 fail, +2 ok (asks for +1), +1 fail, +0.5 (not +8) fail, +1
+    assert starts == pytest.approx([0, 0.5, 1.5, 3.5, 4.5, 5.0, 6.0])
 
 
-def test_delayed_add_coalesces_and_earliest_schedule_wins():
-    times: list[float] = []
-
-    async def scenario() -> float:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-
-        async def process(key: str) -> None:
-            times.append(loop.time() - start)
-
-        queue: WorkQueue[str] = WorkQueue(process)
-        queue.start()
-        queue.add("a", 5.0)
-        queue.add("a", 0.05)  # the earlier schedule wins...
-        queue.add("a", 3.0)  # ...and a later one is absorbed
-        await asyncio.sleep(0.6)
-        await queue.stop()
-        return start
-
-    run(scenario())
-    assert len(times) == 1  # ran once, long before the 3 s and 5 s schedules
-    assert times[0] < 3.0
+async def test_a_key_added_while_running_runs_again_after_it_finishes():
+    process = Recorder(duration=10)
+    queue: WorkQueue[str] = WorkQueue(process, workers=1)
+    queue.start()
+    queue.add("a")
+    await asyncio.sleep(3)
+    queue.add("a")  # a change seen mid-reconcile must not be lost
+    await asyncio.sleep(60)
+    await queue.stop()
+    assert process.times("a") == [0, 10]
 
 
-def test_failures_retry_with_backoff_and_requeue_after_is_honoured():
-    calls: list[str] = []
+async def test_requeue_after_returned_by_process_is_honoured():
+    starts: list[float] = []
 
-    async def scenario() -> None:
-        async def process(key: str) -> float | None:
-            calls.append(key)
-            if key == "fails" and calls.count("fails") == 1:
-                raise RuntimeError("boom")
-            if key == "again" and calls.count("again") == 1:
-                return 0.01
-            return None
+    async def process(key: str) -> float | None:
+        starts.append(asyncio.get_running_loop().time())
+        return 4.0 if len(starts) == 1 else None
 
-        queue: WorkQueue[str] = WorkQueue(process, max_backoff=0.05)
-        queue.start()
-        queue.add("fails")
-        queue.add("again")
-        await asyncio.sleep(0.7)
-        await queue.stop()
+    queue: WorkQueue[str] = WorkQueue(process)
+    queue.start()
+    queue.add("a")
+    await asyncio.sleep(30)
+    await queue.stop()
+    assert starts == [0, 4]
 
-    run(scenario())
-    assert calls.count("fails") == 2
-    assert calls.count("again") == 2
+
+async def test_longest_running_is_the_age_of_the_oldest_running_process():
+    process = Recorder(duration=100)
+    queue: WorkQueue[str] = WorkQueue(process, workers=2)
+    queue.start()
+    assert queue.longest_running() == 0
+    queue.add("a")
+    await asyncio.sleep(10)
+    queue.add("b")
+    await asyncio.sleep(20)
+    assert queue.longest_running() == pytest.approx(30)  # "a", not the younger "b"
+    await asyncio.sleep(75)  # "a" ended at 100; "b" started at 10
+    assert queue.longest_running() == pytest.approx(95)
+    await asyncio.sleep(10)  # both done
+    assert queue.longest_running() == 0
+    await queue.stop()
+
+
+async def test_nothing_runs_after_stop_even_when_a_timer_comes_due():
+    stopped = Recorder()
+    control = Recorder()
+    queue: WorkQueue[str] = WorkQueue(stopped)
+    other: WorkQueue[str] = WorkQueue(control)
+    queue.start()
+    other.start()
+    queue.add("a", delay=5)
+    other.add("a", delay=5)
+    await asyncio.sleep(1)
+    await queue.stop()
+    queue.add("b")
+    await asyncio.sleep(10)
+    await other.stop()
+    assert control.starts == [("a", 5)]  # barrier: the timer's time has come and gone
+    assert stopped.starts == []
+
+
+async def test_earlier_schedule_wins_also_over_a_re_run_of_a_key_added_while_running():
+    process = Recorder(duration=10)
+    queue: WorkQueue[str] = WorkQueue(process, workers=1)
+    queue.start()
+    queue.add("a")
+    await asyncio.sleep(1)
+    queue.add("a")  # while running: re-run right after, at 10
+    queue.add("a", delay=20)  # later than that re-run: absorbed by it
+    await asyncio.sleep(60)
+    await queue.stop()
+    assert process.times("a") == [0, 10]

@@ -1,0 +1,3 @@
+module rollout-operator.dev/tools/pause
+
+go 1.22
