@@ -94,10 +94,17 @@ e2e: $(STAMP) cluster-binaries ## End-to-end tests on the local cluster (or E2E_
 .PHONY: test
 test: lint unit e2e ## Everything CI runs: lint, types, unit and e2e tests
 
+# RELOADER_BIN=path adds a Stakater Reloader column (make bench-reloader builds one).
+BENCH_ARGS := $(if $(RELOADER_BIN),--reloader $(RELOADER_BIN))
+
 .PHONY: bench
 bench: $(STAMP) cluster-binaries ## Benchmarks on a dedicated local cluster; report in benchmarks/results/
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 .PHONY: bench-quick
 bench-quick: $(STAMP) cluster-binaries ## Every benchmark, small and fast (CI smoke test)
-	$(BIN)/python -m benchmarks.run --quick
+	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
+
+.PHONY: bench-reloader
+bench-reloader: ## Build Stakater Reloader from the Go module proxy (for RELOADER_BIN; not in make test)
+	benchmarks/reloader/build.sh

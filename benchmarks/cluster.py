@@ -1,14 +1,10 @@
-"""The benchmarks' own local cluster (tests/cluster/cluster.sh under its own cache root).
+"""The benchmarks' own local cluster: tests/cluster/cluster.sh under its own cache root.
 
-The cluster lives under a cache root of its own, so that `make bench` never reuses nor
-tears down the cluster of `make demo`/`make e2e`:
-
-  $ROLLOUT_OPERATOR_BENCH_CACHE, else "<the cluster cache root>-bench", where the cluster
-  cache root is $ROLLOUT_OPERATOR_CACHE or ${XDG_CACHE_HOME:-~/.cache}/rollout-operator.
-
-The binaries are not built twice: when the bench root lacks them and a cluster cache root
-has them (`make cluster-binaries` puts them there), the bench root's versioned bin dir is
-a symlink to that one; otherwise tests/cluster/build.sh builds them first.
+The root is $ROLLOUT_OPERATOR_BENCH_CACHE, else "<cluster cache>-bench" (the cluster cache
+being that of `make cluster-binaries`, see tests.e2e.kube.cache_root), so `make bench`
+never reuses nor tears down the cluster of `make demo`/`make e2e`. Binaries are not built
+twice: the bench root's bin dir is a symlink to a cache that has them, else
+tests/cluster/build.sh builds them first.
 """
 
 from __future__ import annotations
@@ -18,8 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.e2e.kube import CLUSTER_DIR, Kubectl, cache_bin_dir, cache_root
+
 REPO = Path(__file__).resolve().parents[1]
-CLUSTER_DIR = REPO / "tests" / "cluster"
 CLUSTER_SH = CLUSTER_DIR / "cluster.sh"
 BUILD_SH = CLUSTER_DIR / "build.sh"
 CRD = REPO / "crds" / "rollout-operator.dev_rollouts.yaml"
@@ -34,35 +31,11 @@ BINARIES = (
 )
 
 
-def versions() -> dict[str, str]:
-    """tests/cluster/versions.env as a dict."""
-    found: dict[str, str] = {}
-    for line in (CLUSTER_DIR / "versions.env").read_text().splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and not key.startswith("#"):
-            found[key] = value
-    return found
-
-
-def stamp() -> str:
-    return "k8s-{KUBE_VERSION}-etcd-{ETCD_VERSION}-kwok-{KWOK_VERSION}".format(**versions())
-
-
-def xdg_cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rollout-operator"
-
-
-def cluster_cache_root() -> Path:
-    """Where `make cluster-binaries` / cluster.sh keep things (same rule as the scripts)."""
-    configured = os.environ.get("ROLLOUT_OPERATOR_CACHE")
-    return Path(configured) if configured else xdg_cache_root()
-
-
 def bench_cache_root() -> Path:
     configured = os.environ.get("ROLLOUT_OPERATOR_BENCH_CACHE")
     if configured:
         return Path(configured)
-    root = cluster_cache_root()
+    root = cache_root()
     return root.with_name(root.name + "-bench")
 
 
@@ -70,35 +43,28 @@ def _complete(bin_dir: Path) -> bool:
     return all(os.access(bin_dir / name, os.X_OK) for name in BINARIES)
 
 
+def _build(root: Path) -> Path:
+    print(f"bench: building the cluster binaries into {root}", file=sys.stderr, flush=True)
+    env = {**os.environ, "ROLLOUT_OPERATOR_CACHE": str(root)}
+    subprocess.run([str(BUILD_SH)], check=True, stdout=subprocess.DEVNULL, env=env)
+    return cache_bin_dir(root)
+
+
 def ensure_binaries(root: Path) -> Path:
     """root's bin dir with every binary: as it is, linked to a cache that has them, or built."""
-    bin_dir = root / stamp() / "bin"
+    bin_dir = cache_bin_dir(root)
     if _complete(bin_dir):
         return bin_dir
-    sources = [r / stamp() / "bin" for r in (cluster_cache_root(), xdg_cache_root()) if r != root]
-    source = next((s for s in sources if _complete(s)), None)
-    if source is None:
-        build_root = cluster_cache_root() if cluster_cache_root() != root else xdg_cache_root()
-        print(
-            f"bench: building the cluster binaries into {build_root} (tests/cluster/build.sh)",
-            file=sys.stderr,
-            flush=True,
-        )
-        subprocess.run(
-            [str(BUILD_SH)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, "ROLLOUT_OPERATOR_CACHE": str(build_root)},
-        )
-        source = build_root / stamp() / "bin"
-    bin_dir.parent.mkdir(parents=True, exist_ok=True)
-    if bin_dir.is_symlink() or (bin_dir.is_dir() and not any(bin_dir.iterdir())):
-        if bin_dir.is_symlink():
-            bin_dir.unlink()
-        else:
-            bin_dir.rmdir()
+    source = cache_bin_dir()
+    if not _complete(source):
+        source = _build(cache_root())
+    if bin_dir.is_symlink():
+        bin_dir.unlink()
+    elif bin_dir.is_dir() and not any(bin_dir.iterdir()):
+        bin_dir.rmdir()
     if bin_dir.exists():
         raise RuntimeError(f"{bin_dir} exists but lacks binaries; remove it or run build.sh")
+    bin_dir.parent.mkdir(parents=True, exist_ok=True)
     bin_dir.symlink_to(source.resolve(), target_is_directory=True)
     return bin_dir
 
@@ -124,6 +90,11 @@ class Cluster:
         )
         return env
 
+    @property
+    def kubectl(self) -> Kubectl:
+        """kubectl (tests/e2e's runner) on this cluster; its cache stays under our root."""
+        return Kubectl(self.bin_dir / "kubectl", self.kubeconfig, env=self.env())
+
     def _script(self, *args: str, timeout: float = 600) -> None:
         with self.log_path.open("a") as log:
             log.write(f"\n$ cluster.sh {' '.join(args)} (CLUSTER_NODES={self.nodes})\n")
@@ -142,29 +113,14 @@ class Cluster:
         self.nodes = nodes
         self._script("down")
         self._script("up")
-        self.kubectl("apply", "--server-side", "-f", str(CRD))
+        self.kubectl("apply", "--server-side", "-f", str(CRD), check=True)
         self.kubectl(
             "wait",
             "--for=condition=Established",
             "--timeout=60s",
             "crd/rollouts.rollout-operator.dev",
+            check=True,
         )
 
     def down(self) -> None:
         self._script("down")
-
-    def kubectl_command(self, *args: str) -> list[str]:
-        return [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args]
-
-    def kubectl(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run(
-            self.kubectl_command(*args),
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout

@@ -38,7 +38,9 @@ class ApiError(Exception):
 def load_configuration(kubeconfig: Path) -> kclient.Configuration:
     """The official client's Configuration for a kubeconfig file (its current context)."""
     configuration = kclient.Configuration()
-    kconfig.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    kconfig.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), client_configuration=configuration
+    )
     return configuration
 
 

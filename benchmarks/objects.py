@@ -1,19 +1,21 @@
-"""Manifests and predicates the scenarios share."""
+"""Manifests (built on tests/e2e's) and predicates the scenarios share."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tests.e2e.kube import CONTAINER as E2E_CONTAINER
+from tests.e2e.kube import make_deployment
+
+CONTAINER = E2E_CONTAINER  # the one container of tests/e2e's manifests
 GROUP = "rollout-operator.dev"
 VERSION = "v1alpha1"
 RESTART_ANNOTATION = "rollout-operator.dev/restart"
 KUBECTL_RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 BENCH_LABEL = "rollout-operator.dev/bench"
-CONTAINER = "app"
 REPOSITORY = "registry.local/bench/app"
-KWOK_TOLERATION = {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
 
 
 def image(tag: str) -> str:
@@ -46,26 +48,26 @@ def namespace(name: str) -> dict[str, Any]:
 
 
 def deployment(
-    ns: str, name: str, tag: str, replicas: int = 1, role: str = "workload"
+    ns: str,
+    name: str,
+    tag: str,
+    replicas: int = 1,
+    role: str = "workload",
+    *,
+    annotations: Mapping[str, str] | None = None,
+    surge: int | str = 1,
 ) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns, "labels": {BENCH_LABEL: role}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [{"name": CONTAINER, "image": image(tag)}],
-                    "tolerations": [KWOK_TOLERATION],
-                    "terminationGracePeriodSeconds": 0,
-                },
-            },
-        },
-    }
+    """tests/e2e's Deployment, in `ns`, labelled with its role in the benchmark.
+
+    `annotations` go on the Deployment itself (Reloader reads its references there)."""
+    body = make_deployment(
+        name, image(tag), replicas, max_surge=surge, max_unavailable=0 if surge == 1 else surge
+    )
+    body["metadata"].update(namespace=ns, annotations=dict(annotations or {}))
+    # A new dict: make_deployment shares one labels dict with the selector and template.
+    body["metadata"]["labels"] = {**body["metadata"]["labels"], BENCH_LABEL: role}
+    body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 0
+    return body
 
 
 def configmap(ns: str, name: str, size: int = 64, role: str = "config") -> dict[str, Any]:
@@ -143,3 +145,51 @@ def rollout_ready(obj: Mapping[str, Any]) -> bool:
                 and int(condition.get("observedGeneration") or -1) == generation
             )
     return False
+
+
+def generation(obj: Mapping[str, Any]) -> int:
+    return int((obj.get("metadata") or {}).get("generation") or 0)
+
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+def has_image(wanted: str) -> Predicate:
+    return lambda obj: container_image(obj) == wanted
+
+
+def newer_than(seen: int) -> Predicate:
+    """The object's generation moved past `seen` (a restart, for a Deployment)."""
+    return lambda obj: generation(obj) > seen
+
+
+def ready_at(wanted: int) -> Predicate:
+    """A Rollout Ready at exactly that generation."""
+    return lambda obj: generation(obj) == wanted and rollout_ready(obj)
+
+
+def both(first: Predicate, second: Predicate) -> Predicate:
+    return lambda obj: first(obj) and second(obj)
+
+
+def annotation_differs(key: str, previous: str | None) -> Predicate:
+    """A workload whose pod-template annotation `key` is no longer `previous`."""
+    return lambda obj: template_annotation(obj, key) != previous
+
+
+def ready_with_new_hash(old_hash: str | None) -> Predicate:
+    """A Ready Rollout whose status.configHash moved past `old_hash`."""
+    return lambda obj: (
+        rollout_ready(obj) and (obj.get("status") or {}).get("configHash") != old_hash
+    )
+
+
+def restarted_since(generations: Mapping[tuple[str, str], int]) -> Predicate:
+    """Objects whose generation moved past the one recorded for them (unknown ones: never)."""
+
+    def check(obj: Mapping[str, Any]) -> bool:
+        meta = obj.get("metadata") or {}
+        seen = generations.get((meta.get("namespace", ""), meta.get("name", "")))
+        return seen is not None and generation(obj) > seen
+
+    return check

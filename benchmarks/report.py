@@ -1,4 +1,5 @@
-"""Results: rows of figures (median, p99, n), the JSON file and the readable table."""
+"""Results: rows of figures (median, p90, p99, n), side-by-side comparisons of the tools,
+the JSON file and the readable table."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ class Row:
     """One figure: a distribution (samples) or a single value (n says what it covers)."""
 
     label: str
-    unit: str  # "s", "bytes", "count", "cpu-s", "%", "per-min"
+    unit: str  # "s", "bytes", "count", "cpu-s", "%", "per-min", "ms CPU"
     n: int
     median: float
+    p90: float
     p99: float
     samples: list[float] = field(default_factory=list)
     note: str = ""
@@ -34,11 +36,13 @@ class Row:
     @classmethod
     def of(cls, label: str, samples: Sequence[float], unit: str = "s", note: str = "") -> Row:
         values = [float(v) for v in samples]
+        median = statistics.median(values) if values else math.nan
         return cls(
             label,
             unit,
             len(values),
-            statistics.median(values) if values else math.nan,
+            median,
+            percentile(values, 90),
             percentile(values, 99),
             values,
             note,
@@ -46,88 +50,66 @@ class Row:
 
     @classmethod
     def single(cls, label: str, value: float, unit: str, n: int = 1, note: str = "") -> Row:
-        """A total or a ratio: shown in the median column, p99 left empty."""
-        return cls(label, unit, n, float(value), math.nan, [], note)
+        """A total or a ratio: shown in the median column, percentiles left empty."""
+        return cls(label, unit, n, float(value), math.nan, math.nan, [], note)
+
+
+@dataclass
+class Compare:
+    """One figure for each tool, measured in the same run on the same cluster."""
+
+    label: str
+    unit: str
+    ours: float
+    theirs: float | None  # None: no Reloader binary given
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        """ours / theirs (below 1: we use less, or are faster)."""
+        if self.theirs is None or not self.theirs or math.isnan(self.theirs):
+            return math.nan
+        return self.ours / self.theirs
 
 
 @dataclass
 class ScenarioResult:
-    number: int
+    name: str
     title: str
     ok: bool = True
     error: str = ""
     seconds: float = 0.0
     rows: list[Row] = field(default_factory=list)
+    compare: list[Compare] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def row(self, prefix: str) -> Row | None:
+        return next((r for r in self.rows if r.label.startswith(prefix)), None)
+
+    def compared(self, prefix: str) -> Compare | None:
+        return next((c for c in self.compare if c.label.startswith(prefix)), None)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for row in data["rows"]:
-            for key in ("median", "p99"):
-                if isinstance(row[key], float) and math.isnan(row[key]):
-                    row[key] = None
+        for item in (*data["rows"], *data["compare"]):
+            for key, value in list(item.items()):
+                if isinstance(value, float) and math.isnan(value):
+                    item[key] = None
+        for item, compare in zip(data["compare"], self.compare, strict=True):
+            item["ratio"] = None if math.isnan(compare.ratio) else round(compare.ratio, 3)
         return data
 
 
-def fmt(value: float, unit: str) -> str:
+def fmt(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"  # noqa: RUF001
-    if unit == "s":
-        return f"{value * 1000:.0f} ms" if abs(value) < 10 else f"{value:.1f} s"
-    if unit == "bytes":
-        return f"{value / 2**20:.0f} MiB"
-    if unit == "cpu-s":
-        return f"{value:.2f} CPU-s"
-    if unit == "%":
-        return f"{value:.1f} %"
-    if unit == "per-min":
-        return f"{value:.1f} /min"
-    if unit == "count":
-        return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
-    return f"{value:g} {unit}"
-
-
-def markdown(
-    meta: dict[str, Any], scenarios: Sequence[ScenarioResult], targets: Sequence[dict[str, Any]]
-) -> str:
-    machine, versions, config = meta["machine"], meta["versions"], meta["config"]
-    lines = [
-        f"# rollout-operator benchmarks, {meta['started']}{' (quick)' if meta['quick'] else ''}",
-        "",
-        f"Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']} GiB, "
-        f"load average at start {machine['loadavg_start']}. "
-        f"Kubernetes {versions['kubernetes']}, etcd {versions['etcd']}, kwok {versions['kwok']}, "
-        f"Python {versions['python']}, kopf {versions['kopf']}, kubernetes client "
-        f"{versions['kubernetes_client']}, operator {versions['operator']} "
-        f"({versions['git']}).",
-        "",
-        f"Sizes: {config['reps']} repetitions; scale {config['scale_rollouts']} Rollouts over "
-        f"{config['namespaces']} namespaces; quiet {config['unmanaged']} unmanaged Deployments + "
-        f"{config['unmanaged']} ConfigMaps + {config['quiet_rollouts']} Rollouts, idle window "
-        f"{config['idle_seconds']} s; pods Ready {config['pod_ready_delay_ms']} ms after binding. "
-        "Medians and p99 (linear interpolation; with small n, p99 is close to the maximum).",
-        "",
-    ]
-    for result in scenarios:
-        status = "" if result.ok else " — **FAILED**"
-        lines += [f"## {result.number}. {result.title}{status} ({result.seconds:.0f} s)", ""]
-        if result.error:
-            lines += ["```", result.error.strip()[-2000:], "```", ""]
-        if result.rows:
-            lines += ["| measurement | n | median | p99 |", "| --- | ---: | ---: | ---: |"]
-            for row in result.rows:
-                label = row.label + (f" ({row.note})" if row.note else "")
-                median, p99 = fmt(row.median, row.unit), fmt(row.p99, row.unit)
-                lines.append(f"| {label} | {row.n} | {median} | {p99} |")
-            lines.append("")
-        lines += [f"- {note}" for note in result.notes]
-        if result.notes:
-            lines.append("")
-    if targets:
-        lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
-        for target in targets:
-            met = {True: "yes", False: "**no**", None: "n/a"}[target["met"]]
-            lines.append(f"| {target['target']} | {target['measured']} | {met} |")
-        lines.append("")
-    return "\n".join(lines)
+    formats = {
+        "s": lambda v: f"{v * 1000:.0f} ms" if abs(v) < 10 else f"{v:.1f} s",
+        "bytes": lambda v: f"{v / 2**20:.0f} MiB",
+        "cpu-s": lambda v: f"{v:.2f} CPU-s",
+        "%": lambda v: f"{v:.1f} %",
+        "per-min": lambda v: f"{v:.1f} /min",
+        "count": lambda v: f"{v:.0f}" if float(v).is_integer() else f"{v:.2f}",
+    }
+    return formats[unit](value) if unit in formats else f"{value:.3g} {unit}"

@@ -12,6 +12,7 @@ documented example nodes) so they also schedule on such nodes.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -78,6 +79,34 @@ def wait_for(
         time.sleep(interval)
 
 
+CLUSTER_DIR = Path(__file__).resolve().parents[1] / "cluster"
+
+
+def cluster_versions() -> dict[str, str]:
+    """tests/cluster/versions.env as a dict (the pinned Kubernetes, etcd and kwok)."""
+    found: dict[str, str] = {}
+    for line in (CLUSTER_DIR / "versions.env").read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and not key.startswith("#"):
+            found[key] = value
+    return found
+
+
+def cache_root() -> Path:
+    """The cluster cache of tests/cluster/*.sh: $ROLLOUT_OPERATOR_CACHE, else the XDG one."""
+    configured = os.environ.get("ROLLOUT_OPERATOR_CACHE")
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(configured) if configured else xdg / "rollout-operator"
+
+
+def cache_bin_dir(root: Path | None = None) -> Path:
+    """Where tests/cluster/build.sh puts kubectl, kube-apiserver, kwokctl... (same rule)."""
+    stamp = "k8s-{KUBE_VERSION}-etcd-{ETCD_VERSION}-kwok-{KWOK_VERSION}".format(
+        **cluster_versions()
+    )
+    return (root or cache_root()) / stamp / "bin"
+
+
 @dataclass(frozen=True)
 class Kubectl:
     """Runs kubectl against one kubeconfig: ``kubectl("get", "pods", "-n", ns)``."""
@@ -85,6 +114,8 @@ class Kubectl:
     binary: Path | str
     kubeconfig: Path
     default_timeout: float = 120.0
+    #: The whole environment of kubectl (None: ours), e.g. a KUBECACHEDIR of its own.
+    env: Mapping[str, str] | None = None
 
     def __call__(
         self,
@@ -102,6 +133,7 @@ class Kubectl:
             check=check,
             timeout=self.default_timeout if timeout is None else timeout,
             input=input,
+            env=None if self.env is None else dict(self.env),
         )
 
     def apply(self, manifest: Mapping[str, Any], namespace: str) -> None:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,29 +37,72 @@ def free_port() -> int:
         return port
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Flags the e2e tests add to every operator: several quick edits coalesce into one restart.
+#: The benchmarks pass `defaults=()` to measure the shipped defaults.
+E2E_DEFAULTS = ("--restart-debounce", "1.5")  # wide enough for kubectl on a loaded CI machine
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_memory(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process in bytes, from /proc/<pid>/status."""
+    found: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0]) * 1024
+    return found
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
+    """SIGINT (a graceful stop), then SIGKILL after `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class OperatorProcess:
-    """Start/stop one `rollout-operator run` against a kubeconfig; logs go to a file."""
+    """Start/stop one `rollout-operator run` against a kubeconfig; logs go to a file.
+
+    Shared with the benchmarks, which also read its CPU time and memory from /proc.
+    """
 
     def __init__(self, kubeconfig: Path, args: Sequence[str] = (), name: str = "operator",
-                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+                 env: dict[str, str] | None = None, *, log_dir: Path = LOG_DIR,
+                 defaults: Sequence[str] = E2E_DEFAULTS,
+                 module: str = "rollout_operator") -> None:  # fmt: skip
         self.kubeconfig = kubeconfig
-        self.args = list(args)
+        self.args = [*defaults, *args]
         self.metrics_port = free_port()
         self.health_port = free_port()
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOG_DIR / f"{name}.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{name}.log"
         self.env = env
+        self.module = module
         self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
 
-    def start(self) -> None:
-        command = [
-            sys.executable, "-m", "rollout_operator", "run",
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", self.module, "run",
             "--bind-address", "127.0.0.1",
             "--metrics-port", str(self.metrics_port),
             "--health-port", str(self.health_port),
-            "--restart-debounce", "1.5",  # wide enough for kubectl on a loaded 2-core CI machine
             *self.args,
         ]  # fmt: skip
+
+    def start(self, *, wait: bool = True, timeout: float = 60) -> float:
+        """Spawn it (and wait until healthy); returns the monotonic time of the spawn."""
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
@@ -68,8 +112,21 @@ class OperatorProcess:
             **(self.env or {}),
         }
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        wait_for(self.healthy, timeout=60, what=f"operator health (log: {self.log_path})")
+            log.write(f"\n$ {' '.join(self.command())}\n".encode())
+            log.flush()
+            self.started_at = time.monotonic()
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        if wait:
+            wait_for(self.healthy, timeout=timeout, interval=0.05,
+                     what=f"operator health (log: {self.log_path})")  # fmt: skip
+        return self.started_at
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def healthy(self) -> bool:
         assert self.process is not None
@@ -84,22 +141,21 @@ class OperatorProcess:
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=10) as response:
             text: str = response.read().decode()
             return text
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.pid)
+
+    def memory(self) -> dict[str, int]:
+        return process_memory(self.pid)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def render_manifests(kubectl: Kubectl, overlay: str) -> list[dict[str, Any]]:
