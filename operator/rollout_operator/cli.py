@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 import sys
-import threading
 from collections.abc import Sequence
-from typing import Any
-
-import kopf
 
 from . import __version__, logs, metrics
 from .api import Api, ApiError
@@ -109,13 +104,6 @@ def _parser() -> argparse.ArgumentParser:
 def _identity() -> str:
     """Who this replica is, without a passwd entry (uid 65532 has none in real clusters)."""
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-
-
-def _kopf_identity() -> Any:
-    """kopf's peering identity type; passing it stops kopf calling getpass.getuser()."""
-    from kopf._core.engines.peering import Identity  # noqa: PLC0415  (not re-exported)
-
-    return Identity(_identity())
 
 
 def _operator_namespace(args: argparse.Namespace) -> str | None:
@@ -243,55 +231,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         log.error("%s", error)
         return 1
-    registry = kopf.OperatorRegistry()
-    stop = threading.Event()
-    outcome: dict[str, BaseException | None] = {"error": None}
-    task: asyncio.Task[None] | None = None
+    from .launch import run_under_kopf  # noqa: PLC0415  (the plugin never imports kopf)
 
-    @kopf.on.startup(registry=registry)
-    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        nonlocal task
-        settings.posting.enabled = False  # our Events are deliberate, not log mirrors
-        settings.scanning.disabled = True  # kopf watches nothing itself
-        task = asyncio.create_task(main_task(args, connection), name="rollout-operator")
-
-        def finished(done: asyncio.Task[None]) -> None:
-            if not done.cancelled():
-                outcome["error"] = done.exception()
-            stop.set()
-
-        task.add_done_callback(finished)
-
-    @kopf.on.cleanup(registry=registry)
-    async def cleanup(**_: Any) -> None:
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        # kopf only discovers API groups at start; the real work uses our own client.
-        authorization = connection.authorization() or ""
-        scheme, _sep, token = authorization.partition(" ")
-        return kopf.ConnectionInfo(
-            server=connection.server,
-            ca_data=connection.ca_data,
-            insecure=connection.insecure,
-            certificate_data=connection.certificate_data,
-            private_key_data=connection.private_key_data,
-            scheme=scheme or None,
-            token=token or None,
-        )
-
-    kopf.run(
-        registry=registry,
-        clusterwide=True,
-        standalone=True,
-        identity=_kopf_identity(),
-        stop_flag=stop,
-    )
-    failure = outcome["error"]
+    failure = run_under_kopf(lambda: main_task(args, connection), connection, _identity())
     if isinstance(failure, PortInUseError):
         log.error("%s", failure)
         return 1
