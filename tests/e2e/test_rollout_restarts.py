@@ -8,7 +8,7 @@ from kubernetes import client
 
 from .kube import Kubectl, make_deployment, wait_for
 from .operator_process import OperatorProcess
-from .rollouts import condition, events_for, make_rollout, wait_phase
+from .rollouts import condition, events_for, get_rollout, make_rollout, wait_phase
 
 ANNOTATION = "rollout-operator.dev/restart"
 
@@ -150,3 +150,29 @@ def test_change_while_operator_was_down_is_acted_on_at_start(
     assert generation(apps_api, namespace) == start + 1
     assert rollout["status"]["images"][0]["image"].endswith(":v2")
     assert condition(rollout, "Ready")["status"] == "True"
+
+
+def test_ready_is_never_reported_while_a_config_restart_is_pending(
+    operator: OperatorProcess, kubectl: Kubectl, namespace: str, apps_api: client.AppsV1Api,
+    custom_api: client.CustomObjectsApi,
+):  # fmt: skip
+    kubectl.apply(configmap("settings", level="info"), namespace)
+    kubectl.apply(make_deployment("agent", replicas=2), namespace)
+    kubectl.apply(make_rollout("agent", "agent", config_maps=["settings"]), namespace)
+    settled(custom_api, namespace)
+    for round_, level in enumerate(("debug", "warn")):
+        before = restart_annotation(apps_api, namespace)
+        kubectl.apply(configmap("settings", level=level), namespace)
+        # What a CI script does right after the edit (the operator debounces the restart).
+        waited = kubectl(
+            "wait", "--for=condition=Ready", "rollout/agent", "-n", namespace, "--timeout=90s"
+        )
+        assert waited.returncode == 0, waited.stderr
+        # Ready came back only once the restart was written and rolled out.
+        after = restart_annotation(apps_api, namespace)
+        assert after is not None, f"round {round_}: Ready before the restart was written"
+        assert after != before, f"round {round_}: Ready before the restart was written"
+        rollout = get_rollout(custom_api, namespace, "agent")
+        latest = rollout["status"]["history"][0]
+        assert (latest["trigger"], latest["result"]) == ("Config", "Succeeded")
+        assert latest["changeCause"] == "content of ConfigMap/settings changed"
