@@ -413,7 +413,8 @@ def _record_revision(d: _Draft) -> None:
     external = (
         not d.plan.needs_write and d.phase is Phase.PROGRESSING and d.prev.get("phase") in _FINISHED
     )
-    adopting = "startedAt" not in d.prev
+    # First sight, or a status written before revisions existed (an upgrade from 0.1.0).
+    adopting = "startedAt" not in d.prev or "revision" not in d.prev
     d.revision = int(d.prev.get("revision") or 0)
     d.entries = [dict(e) for e in d.prev.get("history") or []]
     d.new_rollout = d.ours or external or adopting

@@ -526,3 +526,28 @@ def test_refused_workload_writes_block_with_a_reason(code, reason):
     assert outcome.status["reason"] == reason
     assert "denied by policy" in outcome.status["message"]
     assert outcome.patch is None
+
+
+def test_upgrading_from_0_1_0_restarts_nothing_and_records_revision_1():
+    spec = {"restartOnChangeOf": {"configMaps": ["agent"], "secrets": ["creds"]}}
+    old_status = {  # what 0.1.0 wrote: one combined (then unkeyed) hash, no records
+        "observedGeneration": 1,
+        "phase": "Succeeded",
+        "startedAt": "2026-11-01T10:00:00Z",
+        "completedAt": "2026-11-01T10:01:00Z",
+        "configHash": "0" * 64,
+        "restartTrigger": f"config={'0' * 16}",
+    }
+    configs = {
+        CM: Observed("sha256:new", "7"),
+        ConfigRef("Secret", "creds"): Observed("hmac-sha256:k:x", "8"),
+    }
+    d = observe(
+        rollout(spec, status=old_status),
+        deployment(annotation=f"config={'0' * 16}"),
+        configs=configs,
+    )
+    assert d.patch is None  # no restart for the new hash scheme
+    assert d.events == ()
+    assert [(e["revision"], e["trigger"]) for e in d.status["history"]] == [(1, "Adopted")]
+    assert {c["name"] for c in d.status["configs"]} == {"agent", "creds"}
