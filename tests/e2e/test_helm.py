@@ -434,4 +434,7 @@ def test_chart_on_the_real_node_installs_upgrades_to_ha_and_uninstalls(
     kept = kget(kubectl, "rollouts.rollout-operator.dev", "web", "-n", namespace)
     assert kept["status"]["phase"] == "Succeeded"
     assert _web(kubectl, namespace) == (3, "registry.local/e2e/app:v3")
-    assert _lease_holder(kubectl, namespace) == leader
+    # The Lease stays (its holder may or may not have been handed back: the leader's
+    # release on SIGTERM races Helm's deletion of the Role that allows it).
+    lease = kubectl("get", "lease", "rollout-operator", "-n", namespace)
+    assert lease.returncode == 0, lease.stderr
