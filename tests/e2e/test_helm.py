@@ -5,6 +5,13 @@
 `helm install` / `upgrade` / `uninstall` must create, change and remove exactly the
 release's objects while keeping the CRD (and so every Rollout).
 
+On the local cluster's real node (tests/cluster/realnode.sh, see incluster.py) the chart's
+operator runs from `make image`'s image in a real pod: installed with only the image and
+the pods' placement set, it rolls a Rollout out; upgraded to HA as docs/install.md says
+(standalone pod stopped first, so that it never runs next to the leader), one of its two
+pods holds the Lease and alone applies the next change, once; uninstalled, it leaves the
+CRD, the Rollouts and its runtime Lease behind (docs/install.md says so too).
+
 prometheus-operator's CRDs (ServiceMonitor, PrometheusRule) come from
 tests/e2e/testdata/prometheus-operator-crds.yaml, copied from its Go module.
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -21,9 +29,12 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
-from .kube import Kubectl, Observed, wait_for
-from .operator_process import REPO
+from .incluster import REAL_NODE_KEY, kget, pod_ready, restarts, started
+from .kube import Kubectl, Observed, make_deployment, wait_for
+from .operator_process import LOG_DIR, REPO
+from .rollouts import make_rollout, wait_phase
 
 CHART = REPO / "charts" / "rollout-operator"
 TESTDATA = Path(__file__).parent / "testdata"
@@ -206,3 +217,224 @@ def test_install_upgrade_uninstall(
     # Helm never deletes CRDs: every Rollout in the cluster survives an uninstall.
     kept = kubectl("get", "crd", "rollouts.rollout-operator.dev")
     assert kept.returncode == 0, kept.stderr
+
+
+# -- on the real node: the chart's operator at work ------------------------------------
+
+
+def _real_node_values(image: str, path: Path) -> Path:
+    """The values a user of this cluster would write: the image, and the operator's pods
+    on the real node (its label and its taint). Nothing else."""
+    repository, _, tag = image.rpartition(":")
+    values = {
+        "image": {"repository": repository, "tag": tag},
+        "nodeSelector": {REAL_NODE_KEY: "true"},
+        "tolerations": [{"key": REAL_NODE_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+    }
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def _operator_pods(kubectl: Kubectl, namespace: str, release: str) -> list[dict[str, Any]]:
+    """The release's operator pods, terminating ones included."""
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator"
+    pods: list[dict[str, Any]] = kget(kubectl, "pods", "-n", namespace, "-l", selector)["items"]
+    return pods
+
+
+def _wait_operator(
+    kubectl: Kubectl, namespace: str, release: str, count: int
+) -> list[dict[str, Any]]:
+    """Exactly `count` operator pods, all started and Ready (/readyz), none terminating:
+    after an upgrade, the old pods are gone too."""
+
+    def check() -> Observed:
+        pods = _operator_pods(kubectl, namespace, release)
+        ok = len(pods) == count and all(
+            started(p) and pod_ready(p) and not p["metadata"].get("deletionTimestamp") for p in pods
+        )
+        summary = [(p["metadata"]["name"], p["spec"].get("nodeName"), restarts(p)) for p in pods]
+        return Observed(ok, pods if ok else summary)
+
+    result: Observed = wait_for(check, timeout=180, what=f"{count} operator pod(s) Ready")
+    pods: list[dict[str, Any]] = result.value
+    return pods
+
+
+def _describe(kubectl: Kubectl, namespace: str, release: str) -> str:
+    """The operator pods' placement and last log lines, for a failure message (and kept in
+    the e2e log dir)."""
+    lines = []
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    for pod in _operator_pods(kubectl, namespace, release):
+        name = pod["metadata"]["name"]
+        logs = kubectl("logs", "-n", namespace, name, "--tail=200", "--all-containers")
+        (LOG_DIR / f"helm-realnode-{name}.log").write_text(logs.stdout + logs.stderr)
+        tail = "\n".join((logs.stdout + logs.stderr).splitlines()[-15:])
+        lines.append(f"pod {name}: node {pod['spec'].get('nodeName')}, restarts {restarts(pod)}")
+        lines.append(tail)
+    return "\n".join(lines) or "no operator pods"
+
+
+def _lease_holder(kubectl: Kubectl, namespace: str) -> str | None:
+    result = kubectl(
+        "get", "lease", "rollout-operator", "-n", namespace,
+        "-o", "jsonpath={.spec.holderIdentity}",
+    )  # fmt: skip
+    return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+
+def _image_updates(kubectl: Kubectl, namespace: str, name: str) -> list[str]:
+    """Who posted each ImageUpdated Event on Rollout `name` (one per image change started)."""
+    events = kget(
+        kubectl, "events", "-n", namespace,
+        f"--field-selector=involvedObject.kind=Rollout,involvedObject.name={name},reason=ImageUpdated",
+    )["items"]  # fmt: skip
+    ordered = sorted(events, key=lambda e: e["metadata"]["creationTimestamp"])
+    return [str(e.get("reportingInstance")) for e in ordered]
+
+
+def _metrics(kubectl: Kubectl, namespace: str, pod: str) -> dict[str, float]:
+    """The pod's /metrics through the API server's pod proxy: each metric's samples summed."""
+    path = f"/api/v1/namespaces/{namespace}/pods/{pod}:8080/proxy/metrics"
+    result = kubectl("get", "--raw", path)
+    assert result.returncode == 0, result.stderr
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(result.stdout):
+        for sample in family.samples:
+            sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+    return sums
+
+
+def _scale_ups(kubectl: Kubectl, namespace: str, deployment: str) -> dict[str, list[str]]:
+    """Each ReplicaSet the Deployment controller scaled up, with its "from A to B" steps."""
+    events = kget(
+        kubectl, "events", "-n", namespace,
+        f"--field-selector=involvedObject.kind=Deployment,involvedObject.name={deployment}",
+    )["items"]  # fmt: skip
+    steps: dict[str, list[str]] = {}
+    for event in sorted(events, key=lambda e: e["metadata"]["creationTimestamp"]):
+        found = re.fullmatch(r"Scaled up replica set (\S+) (from \d+ to \d+)", event["message"])
+        if found:
+            steps.setdefault(found[1], []).append(found[2])
+    return steps
+
+
+def _web(kubectl: Kubectl, namespace: str) -> tuple[int, str]:
+    """The target Deployment's generation and image."""
+    body = kget(kubectl, "deployment", "web", "-n", namespace)
+    (container,) = body["spec"]["template"]["spec"]["containers"]
+    return int(body["metadata"]["generation"]), str(container["image"])
+
+
+def _set_tag(
+    kubectl: Kubectl, custom_api: Any, namespace: str, tag: str, updates: int
+) -> list[str]:
+    """Apply the Rollout with `tag`; wait until it Succeeded and its ImageUpdated Event is
+    there (the positive barrier), then return who posted each ImageUpdated Event."""
+    kubectl.apply(make_rollout("web", "web", containers=[{"name": "app", "tag": tag}]), namespace)
+    wait_phase(custom_api, namespace, "web", "Succeeded", timeout=120)
+    found: Observed = wait_for(
+        lambda: Observed(
+            len(_image_updates(kubectl, namespace, "web")) >= updates,
+            _image_updates(kubectl, namespace, "web"),
+        ),
+        timeout=30,
+        what=f"ImageUpdated Event #{updates}",
+    )
+    reporters: list[str] = found.value
+    return reporters
+
+
+@pytest.mark.usefixtures("local_operator_paused")
+def test_chart_on_the_real_node_installs_upgrades_to_ha_and_uninstalls(
+    helm: Helm, kubectl: Kubectl, namespace: str, release: str, operator_image: str,
+    real_node: str, custom_api: Any, tmp_path: Path,
+) -> None:  # fmt: skip
+    values = _real_node_values(operator_image, tmp_path / "values.yaml")
+    wait = ("--wait", "--timeout", "300s")
+    try:
+        # Install: one pod, on the real node, from the image, Ready; it rolls a Rollout out.
+        helm("install", release, str(CHART), "--namespace", namespace, "-f", str(values), *wait)
+        (pod,) = _wait_operator(kubectl, namespace, release, 1)
+        first = pod["metadata"]["name"]
+        assert pod["spec"]["nodeName"] == real_node, pod["spec"].get("nodeName")
+        assert pod["spec"]["containers"][0]["image"] == operator_image
+        kubectl.apply(make_deployment("web", replicas=2), namespace)
+        assert _set_tag(kubectl, custom_api, namespace, "v2", 1) == [first]
+        assert _web(kubectl, namespace) == (2, "registry.local/e2e/app:v2")
+
+        # Upgrade to HA as docs/install.md says: the standalone pod stops first, else the
+        # Deployment controller scales its ReplicaSet up to 2 standalone pods that act next
+        # to the new leader until the rolling update removes them.
+        fullname = f"{release}-rollout-operator"
+        standalone = f"{fullname}-{pod['metadata']['labels']['pod-template-hash']}"
+        stopped = kubectl("scale", f"deployment/{fullname}", "-n", namespace, "--replicas=0")
+        assert stopped.returncode == 0, stopped.stderr
+        gone = kubectl("wait", "--for=delete", f"pod/{first}", "-n", namespace, "--timeout=90s")
+        assert gone.returncode == 0, gone.stderr
+        helm(
+            "upgrade", release, str(CHART), "--namespace", namespace, "--reuse-values",
+            "--set", "ha.enabled=true", *wait,
+        )  # fmt: skip
+        # Two pods, one holds the Lease and alone applies the next change: one image
+        # change, one Event, from the holder; the standby wrote nothing.
+        pods = _wait_operator(kubectl, namespace, release, 2)
+        names = {p["metadata"]["name"] for p in pods}
+        assert {p["spec"]["nodeName"] for p in pods} == {real_node}
+        ha = f"{fullname}-{pods[0]['metadata']['labels']['pod-template-hash']}"
+        steps: Observed = wait_for(
+            lambda: Observed(
+                ha in _scale_ups(kubectl, namespace, fullname),
+                _scale_ups(kubectl, namespace, fullname),
+            ),
+            timeout=30,
+            what=f"the Event of {ha}'s scale-up",
+        )
+        assert steps.value[standalone] == ["from 0 to 1"], steps.value  # the install only
+        found: Observed = wait_for(
+            lambda: Observed(
+                _lease_holder(kubectl, namespace) in names, _lease_holder(kubectl, namespace)
+            ),
+            timeout=60,
+            what="a leader among the upgraded pods",
+        )
+        leader = found.value
+        assert _set_tag(kubectl, custom_api, namespace, "v3", 2) == [first, leader]
+        assert _web(kubectl, namespace) == (3, "registry.local/e2e/app:v3")
+        (standby,) = names - {leader}
+        acted = _metrics(kubectl, namespace, leader)
+        idle = _metrics(kubectl, namespace, standby)
+        assert (acted["rollout_operator_leader"], idle["rollout_operator_leader"]) == (1, 0)
+        assert acted.get("rollout_operator_image_updates_total") == 1, acted
+        assert idle.get("rollout_operator_image_updates_total", 0) == 0, idle
+        pods = _wait_operator(kubectl, namespace, release, 2)
+        assert all(restarts(p) == 0 for p in pods)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{_describe(kubectl, namespace, release)}") from error
+
+    # Uninstall: the release's objects, pods and Helm's own record go; the CRD, the Rollout
+    # (and what it did to the workload) and the operator's runtime Lease stay.
+    _describe(kubectl, namespace, release)  # keeps the logs
+    records = kget(kubectl, "secrets", "-n", namespace, "-l", f"owner=helm,name={release}")
+    assert len(records["items"]) == 2, "Helm's record: one Secret per revision"
+    helm("uninstall", release, "--namespace", namespace, "--wait", "--timeout", "120s")
+    wait_for(
+        lambda: Observed(
+            not _release_objects(kubectl, release)
+            and not _operator_pods(kubectl, namespace, release),
+            _release_objects(kubectl, release),
+        ),
+        timeout=120,
+        what="the release's objects and pods to be gone",
+    )
+    records = kget(kubectl, "secrets", "-n", namespace, "-l", f"owner=helm,name={release}")
+    assert records["items"] == [], "Helm's record of the release"
+    assert kubectl("get", "crd", "rollouts.rollout-operator.dev").returncode == 0
+    kept = kget(kubectl, "rollouts.rollout-operator.dev", "web", "-n", namespace)
+    assert kept["status"]["phase"] == "Succeeded"
+    assert _web(kubectl, namespace) == (3, "registry.local/e2e/app:v3")
+    # The Lease stays (its holder may or may not have been handed back: the leader's
+    # release on SIGTERM races Helm's deletion of the Role that allows it).
+    lease = kubectl("get", "lease", "rollout-operator", "-n", namespace)
+    assert lease.returncode == 0, lease.stderr

@@ -295,6 +295,34 @@ def test_schema_rejects_misspelled_values(helm: str) -> None:
     assert "watchNamespace" in proc.stderr
 
 
+def test_schema_checks_node_placement(helm: str) -> None:
+    """nodeSelector values must be strings (`--set x=true` gives a boolean that the API server
+    would reject only at install time) and tolerations only Kubernetes' fields."""
+
+    def template(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [helm, "template", RELEASE, str(CHART), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+
+    boolean = template("--set", r"nodeSelector.example\.com/real=true")
+    assert boolean.returncode != 0
+    assert "/nodeSelector/example.com~1real" in boolean.stderr
+    misspelled = template("--set", "tolerations[0].effects=NoSchedule")
+    assert misspelled.returncode != 0
+    assert "effects" in misspelled.stderr
+    placed = template(
+        "--set-string", r"nodeSelector.example\.com/real=true",
+        "--set", "tolerations[0].key=example.com/real", "--set", "tolerations[0].operator=Exists",
+        "--set", "tolerations[0].effect=NoSchedule",
+    )  # fmt: skip
+    assert placed.returncode == 0, placed.stderr
+    deployment = _one([d for d in yaml.safe_load_all(placed.stdout) if d], "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"example.com/real": "true"}
+    assert pod["tolerations"] == [
+        {"key": "example.com/real", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+
+
 # --- the chart equals the kustomize overlays ---------------------------------------------
 
 
