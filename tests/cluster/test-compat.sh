@@ -27,6 +27,7 @@ stop() {
   if [[ "${E2E_KEEP_CLUSTER:-0}" == 1 ]]; then
     log "E2E_KEEP_CLUSTER=1: the compat cluster stays up (COMPAT=1 $here/cluster.sh down stops it)"
   else
+    phase_start=$SECONDS
     COMPAT=1 "$here/cluster.sh" down || status=1
     phase "cluster down"
   fi
