@@ -94,6 +94,10 @@ e2e: $(STAMP) cluster-binaries ## End-to-end tests on the local cluster (or E2E_
 .PHONY: test
 test: lint unit e2e ## Everything CI runs: lint, types, unit and e2e tests
 
+.PHONY: test-compat
+test-compat: $(STAMP) ## Smoke e2e (pytest -m compat) on a 2nd cluster running the oldest supported Kubernetes (1.30)
+	PYTEST=$(BIN)/pytest tests/cluster/test-compat.sh
+
 # RELOADER_BIN=path adds a Stakater Reloader column (make bench-reloader builds one).
 BENCH_ARGS := $(if $(RELOADER_BIN),--reloader $(RELOADER_BIN))
 

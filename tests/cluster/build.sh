@@ -3,59 +3,98 @@
 # (and realnode/pause) into a cache directory keyed by their versions; prints
 # that bin directory.
 # A second run with everything present builds nothing.
+#
+# Usage: build.sh [helm|compat]
+#   (none)  the default cluster: control plane, kubectl, kubelet of KUBE_VERSION, etcd, kwok
+#   helm    helm for the chart tests, into the default bin dir (and nothing else)
+#   compat  the compat cluster (cluster.sh with COMPAT=1, make test-compat): control plane
+#           and kubectl of COMPAT_KUBE_VERSION (tools/kubernetes-vX.Y) in a bin dir of their
+#           own, next to links to the default etcd, kwok and kwokctl (built when missing)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=versions.env
 source "$here/versions.env"
 
 cache_root="${ROLLOUT_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rollout-operator}"
-bin="$cache_root/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin"
+bin_dir() { echo "$cache_root/k8s-$1-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin"; }
+bin="$(bin_dir "$KUBE_VERSION")"
 mkdir -p "$bin"
 
-need() { # need NAME...: true when any of the named binaries is missing
-  local name
-  for name in "$@"; do [[ -x "$bin/$name" ]] || return 0; done
+need() { # need DIR NAME...: true when any of the named binaries is missing from DIR
+  local dir="$1" name; shift
+  for name in "$@"; do [[ -x "$dir/$name" ]] || return 0; done
   return 1
 }
 
-build() { # build MODULE_DIR LDFLAGS PACKAGE...
-  local dir="$1" ldflags="$2"; shift 2
+build() { # build MODULE_DIR OUT_DIR LDFLAGS PACKAGE...
+  local dir="$1" out="$2" ldflags="$3"; shift 3
   echo "building $* ..." >&2
   local start=$SECONDS
   (cd "$here/tools/$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 \
-    go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/" "$@")
+    go build -trimpath -ldflags "-s -w $ldflags" -o "$out/" "$@")
   echo "built in $((SECONDS - start))s" >&2
 }
 
-# helm, for the chart tests only: `build.sh helm` builds (or reuses) it and nothing else.
-if [[ "${1:-}" == helm ]]; then
-  if need helm || [[ "$("$bin/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]]; then
-    build helm "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" helm.sh/helm/v4/cmd/helm
+# The version stamp of a Kubernetes build: `kubectl version` and /version show it.
+kube_stamp() { # kube_stamp VERSION
+  local major_minor="${1#v}" major minor pkg stamp=""
+  major="${major_minor%%.*}"; minor="${major_minor#*.}"; minor="${minor%%.*}"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    stamp+=" -X $pkg.gitVersion=$1 -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    stamp+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$stamp"
+}
+
+build_etcd_kwok() {
+  if need "$bin" etcd; then
+    build etcd "$bin" "" go.etcd.io/etcd/server/v3
+    mv "$bin/server" "$bin/etcd"  # go names it after the module, minus /v3
   fi
-  echo "$bin"
-  exit 0
-fi
-
-if need etcd; then
-  build etcd "" go.etcd.io/etcd/server/v3
-  mv "$bin/server" "$bin/etcd"  # go names it after the module, minus /v3
-fi
-
-if need kwok kwokctl; then
-  build kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} \
+  if need "$bin" kwok kwokctl; then
+    build kwok "$bin" "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} \
 -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION#v}" \
-    sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
-fi
+      sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+  fi
+}
 
-major_minor="${KUBE_VERSION#v}"; major="${major_minor%%.*}"; minor="${major_minor#*.}"; minor="${minor%%.*}"
-stamp=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  stamp+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-  stamp+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
+case "${1:-}" in
+  "") ;;
+  helm)
+    if need "$bin" helm || [[ "$("$bin/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]]; then
+      build helm "$bin" "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" helm.sh/helm/v4/cmd/helm
+    fi
+    echo "$bin"
+    exit 0
+    ;;
+  compat)
+    module="kubernetes-${COMPAT_KUBE_VERSION%.*}"  # v1.30.14 -> kubernetes-v1.30
+    grep -qx "require k8s.io/kubernetes $COMPAT_KUBE_VERSION" "$here/tools/$module/go.mod" \
+      || { echo "build.sh: tools/$module/go.mod does not pin k8s.io/kubernetes $COMPAT_KUBE_VERSION (versions.env)" >&2; exit 1; }
+    compat="$(bin_dir "$COMPAT_KUBE_VERSION")"
+    mkdir -p "$compat"
+    build_etcd_kwok
+    # etcd, kwok and kwokctl are the default ones: etcd hides behind the apiserver,
+    # and kwok v0.8.0 supports Kubernetes down to 1.19 (its supported_releases.txt).
+    for name in etcd kwok kwokctl; do ln -sfn "$bin/$name" "$compat/$name"; done
+    if need "$compat" kube-apiserver kube-controller-manager kube-scheduler kubectl; then
+      build "$module" "$compat" "$(kube_stamp "$COMPAT_KUBE_VERSION")" \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    fi
+    echo "$compat"
+    exit 0
+    ;;
+  *)
+    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
 
-if need kube-apiserver kube-controller-manager kube-scheduler kubectl; then
-  build kubernetes "$stamp" \
+build_etcd_kwok
+stamp="$(kube_stamp "$KUBE_VERSION")"
+if need "$bin" kube-apiserver kube-controller-manager kube-scheduler kubectl; then
+  build kubernetes "$bin" "$stamp" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 fi
@@ -63,11 +102,11 @@ fi
 # The real node (realnode.sh): a kubelet from the same module as the control
 # plane (a separate step: caches from before it existed only build this), and
 # the pod sandbox process.
-if need kubelet; then
-  build kubernetes "$stamp" k8s.io/kubernetes/cmd/kubelet
+if need "$bin" kubelet; then
+  build kubernetes "$bin" "$stamp" k8s.io/kubernetes/cmd/kubelet
 fi
-if need pause; then
-  build ../realnode/pause "" rollout-operator.dev/tools/pause
+if need "$bin" pause; then
+  build ../realnode/pause "$bin" "" rollout-operator.dev/tools/pause
 fi
 
 echo "$bin"

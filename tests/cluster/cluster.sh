@@ -12,6 +12,8 @@
 #     kube-cache/            kubectl's discovery cache (KUBECACHEDIR)
 #     kind-kubeconfig.yaml   from kind-up only (context kind-rollout-operator)
 #     realnode/              the real node's configuration, logs and state
+#     compat/                the compat cluster (COMPAT=1): its own kwok/, kubeconfig.yaml
+#                            (context kwok-rollout-operator-compat) and kube-cache/
 #
 # Usage: cluster.sh up|down|status|kubeconfig|kind-up|kind-down
 #   up          start the cluster (quick no-op when it is already up and healthy);
@@ -31,6 +33,11 @@
 #   CLUSTER_UP_TIMEOUT=120   seconds `up` may take before it gives up
 #   KWOK_LOG_LEVEL=WARN      kwokctl's log level (INFO shows its steps)
 #   REAL_NODE=0              1: up/status include the real node (realnode.sh)
+#   COMPAT=0                 1: act on the compat cluster instead: a second cluster named
+#                            rollout-operator-compat on COMPAT_KUBE_VERSION (the oldest
+#                            supported minor; binaries from `build.sh compat`), with its own
+#                            kwok workdir, kubeconfig and ports; the default cluster is left
+#                            alone. No real node and no kind for it.
 # A change of the delays or of the binaries makes `up` recreate the cluster.
 # Pods whose container image tag ends in "-broken" run but never become Ready
 # (see kwok/stages.yaml.in). ~/.kube/config and ~/.kwok are never touched.
@@ -39,13 +46,24 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=versions.env
 source "$here/versions.env"
 
-name=rollout-operator
-context="kwok-$name"
 cache_root="${ROLLOUT_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rollout-operator}"
+compat="${COMPAT:-0}"
+[[ "$compat" =~ ^[01]$ ]] || { echo "cluster.sh: error: COMPAT must be 0 or 1, got '$compat'" >&2; exit 1; }
+if [[ "$compat" == 1 ]]; then
+  name=rollout-operator-compat
+  KUBE_VERSION="$COMPAT_KUBE_VERSION"
+  state="$cache_root/compat"
+  build_args=(compat)
+else
+  name=rollout-operator
+  state="$cache_root"
+  build_args=()
+fi
+context="kwok-$name"
 bin="$cache_root/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin"
-export KWOK_WORKDIR="$cache_root/kwok"
+export KWOK_WORKDIR="$state/kwok"
 workdir="$KWOK_WORKDIR/clusters/$name"
-kubeconfig="$cache_root/kubeconfig.yaml"
+kubeconfig="$state/kubeconfig.yaml"
 kind_kubeconfig="$cache_root/kind-kubeconfig.yaml"
 nodes="${CLUSTER_NODES:-3}"
 ready_delay_ms="${POD_READY_DELAY_MS:-1000}"
@@ -59,7 +77,7 @@ fake_nodes="kwok.x-k8s.io/kwokctl-scale"
 fingerprint_file="$workdir/rollout-operator.fingerprint"
 # kwokctl and kubectl must never fall back to ~/.kube/config, nor cache in ~/.kube.
 unset KUBECONFIG
-export KUBECACHEDIR="$cache_root/kube-cache"
+export KUBECACHEDIR="$state/kube-cache"
 
 log() { echo "cluster.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -73,6 +91,7 @@ kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" --context "$context" "$@";
 [[ "$ready_delay_ms" =~ ^[0-9]+$ ]] || die "POD_READY_DELAY_MS must be a number, got '$ready_delay_ms'"
 [[ "$delete_delay_ms" =~ ^[0-9]+$ ]] || die "POD_DELETE_DELAY_MS must be a number, got '$delete_delay_ms'"
 [[ "$real_node" =~ ^[01]$ ]] || die "REAL_NODE must be 0 or 1, got '$real_node'"
+[[ "$compat$real_node" != 11 ]] || die "COMPAT=1: the compat cluster has no real node (REAL_NODE=1)"
 
 # The configuration kwokctl is given: binaries, loopback only, stages.
 render_config() { # render_config DIR: writes DIR/kwokctl.yaml and DIR/stages.yaml
@@ -215,8 +234,8 @@ nodes_ready() {
 cmd_up() {
   local start; start="$(now)"
   if [[ ! -x "$bin/kwokctl" || ! -x "$bin/kube-apiserver" || ! -x "$bin/kubectl" ]]; then
-    log "binaries missing in $bin; building them (tests/cluster/build.sh)"
-    "$here/build.sh" >/dev/null
+    log "binaries missing in $bin; building them (tests/cluster/build.sh ${build_args[*]})"
+    "$here/build.sh" "${build_args[@]}" >/dev/null
   fi
   mkdir -p "$KWOK_WORKDIR"
   local staging="$KWOK_WORKDIR/config"
@@ -276,8 +295,11 @@ kube_ready() { [[ "$(kubectl get --raw /readyz --request-timeout=5s 2>/dev/null)
 
 cmd_down() {
   local start; start="$(now)"
-  # The real node first, while the apiserver can still take its node object away.
-  "$here/realnode.sh" down || log "realnode.sh down failed; continuing"
+  # The real node first, while the apiserver can still take its node object away
+  # (it belongs to the default cluster: never stopped for the compat one).
+  if [[ "$compat" == 0 ]]; then
+    "$here/realnode.sh" down || log "realnode.sh down failed; continuing"
+  fi
   if [[ -d "$workdir" && -x "$bin/kwokctl" ]]; then
     kwokctl delete cluster --kubeconfig "$kubeconfig" >&2 || log "kwokctl delete cluster failed; cleaning up by hand"
   fi
@@ -303,6 +325,7 @@ cmd_status() {
 }
 
 cmd_kind_up() {
+  [[ "$compat" == 0 ]] || die "COMPAT=1: the compat cluster is kwok only"
   # kind runs the nodes as Docker containers: it needs a Docker engine, which
   # the CI machine does not have (use `up` there).
   command -v kind >/dev/null 2>&1 \
@@ -321,6 +344,7 @@ cmd_kind_up() {
 }
 
 cmd_kind_down() {
+  [[ "$compat" == 0 ]] || die "COMPAT=1: the compat cluster is kwok only"
   command -v kind >/dev/null 2>&1 || die "kind is not installed"
   kind delete cluster --name "$name" --kubeconfig "$kind_kubeconfig" >&2
 }

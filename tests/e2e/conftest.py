@@ -6,6 +6,8 @@ session if this session started it (set E2E_KEEP_CLUSTER=1 to keep it).
 
 Environment:
   E2E_KUBECONFIG=path      use that cluster instead (kubectl from the cache, else PATH)
+  E2E_KUBECTL=path         use that kubectl (make test-compat: the compat cluster's own)
+  E2E_KUBE_VERSION=vX.Y.Z  the version the cluster must run (test_compat.py checks it)
   E2E_ALLOW_ANY_CONTEXT=1  allow a current-context not made by our tooling
                            (the tests create and delete namespaces!)
   E2E_KEEP_CLUSTER=1       leave a cluster this session started running
@@ -35,8 +37,11 @@ CLUSTER_DIR = REPO_ROOT / "tests" / "cluster"
 CLUSTER_SH = CLUSTER_DIR / "cluster.sh"
 BUILD_SH = CLUSTER_DIR / "build.sh"
 CRDS_DIR = REPO_ROOT / "crds"
-# Contexts that our tooling creates: `cluster.sh up` (kwok) and `cluster.sh kind-up`.
-OUR_CONTEXTS = frozenset({"kwok-rollout-operator", "kind-rollout-operator"})
+# Contexts that our tooling creates: `cluster.sh up` (kwok), `COMPAT=1 cluster.sh up` (kwok,
+# the oldest supported minor) and `cluster.sh kind-up`.
+OUR_CONTEXTS = frozenset(
+    {"kwok-rollout-operator", "kwok-rollout-operator-compat", "kind-rollout-operator"}
+)
 NAMESPACE_LABEL = "rollout-operator.dev/e2e"
 
 
@@ -137,10 +142,10 @@ def kubeconfig(cluster_bin_dir: Path | None) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def kubectl(kubeconfig: Path, cluster_bin_dir: Path | None) -> Kubectl:
     """``kubectl(*args, check=False, timeout=None, input=None)`` -> CompletedProcess[str]."""
-    binary: Path | str | None = None
-    if cluster_bin_dir is not None and (cluster_bin_dir / "kubectl").is_file():
+    binary: Path | str | None = os.environ.get("E2E_KUBECTL") or None
+    if binary is None and cluster_bin_dir is not None and (cluster_bin_dir / "kubectl").is_file():
         binary = cluster_bin_dir / "kubectl"
-    elif _using_external_cluster():
+    if binary is None and _using_external_cluster():
         binary = shutil.which("kubectl")
     if binary is None:
         pytest.exit("e2e: no kubectl (not in the cache bin dir, nor on PATH)", returncode=3)

@@ -119,6 +119,7 @@ MODES = {
 }
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("mode", list(MODES))
 def test_every_mode_is_accepted_by_the_api_server(
     helm: Helm, kubectl: Kubectl, namespace: str, monitoring_crds: None, mode: str

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from .kube import Kubectl, make_deployment, wait_for
@@ -96,6 +97,7 @@ def _lease_holder(kubectl: Kubectl, namespace: str, lease: str) -> str:
     return got.stdout.strip() if got.returncode == 0 else ""
 
 
+@pytest.mark.compat
 def test_two_replicas_with_leader_election_apply_each_change_once(
     kubectl: Kubectl, operator: OperatorProcess, operator_kubeconfig: Path, namespace: str,
     apps_api: client.AppsV1Api, core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi,

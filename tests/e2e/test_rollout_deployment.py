@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from kubernetes import client, watch
 
 from .kube import Kubectl, all_pods_run, make_deployment, wait_for
@@ -22,6 +23,7 @@ from .rollouts import (
 REPO = "registry.local:5000/team/server"
 
 
+@pytest.mark.compat
 def test_set_image_rolls_out_and_reports_like_kubectl(
     operator: OperatorProcess, kubectl: Kubectl, namespace: str, apps_api: client.AppsV1Api,
     core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi,
@@ -134,6 +136,7 @@ def test_equal_image_makes_no_write(
     assert get_rollout(custom_api, namespace, "web")["metadata"]["resourceVersion"] == version
 
 
+@pytest.mark.compat
 def test_broken_image_fails_with_progress_deadline(
     operator: OperatorProcess, kubectl: Kubectl, namespace: str, custom_api: client.CustomObjectsApi,
     core_api: client.CoreV1Api,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from kubernetes import client
 
 from .kube import Kubectl, make_deployment, wait_for
@@ -34,6 +35,7 @@ def settled(custom_api, namespace, name="agent"):
     return wait_phase(custom_api, namespace, name, "Succeeded", timeout=120)
 
 
+@pytest.mark.compat
 def test_configmap_change_restarts_once_and_adoption_restarts_nothing(
     operator: OperatorProcess, kubectl: Kubectl, namespace: str, apps_api: client.AppsV1Api,
     core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi,

@@ -99,6 +99,7 @@ def _stored(kubectl: Kubectl, namespace: str) -> list[str]:
     return result.stdout.split()
 
 
+@pytest.mark.compat
 def test_author_without_patch_on_the_target_is_rejected_then_accepted_with_it(
     admission_policy: str, kubectl: Kubectl, namespace: str
 ):
@@ -138,6 +139,7 @@ def test_author_without_patch_on_the_target_is_rejected_then_accepted_with_it(
     assert _stored(kubectl, namespace) == ["rollout.rollout-operator.dev/web"]
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("kind", "field", "resource"),
     [("Secret", "secrets", "secrets"), ("ConfigMap", "configMaps", "configmaps")],
