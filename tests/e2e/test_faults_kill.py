@@ -1,0 +1,52 @@
+"""Fault: the operator is killed (-9) at random moments while it works, then restarted.
+
+Whatever was in flight (a workload patch without its status write, a status write without
+its Event, a queued retry) is cut. The restarted operator must finish every request once:
+nothing lost, nothing applied twice, every status true to its workload.
+"""
+
+from __future__ import annotations
+
+import time
+
+from kubernetes import client
+
+from .faults import (
+    FaultReport,
+    Fleet,
+    OperatorFactory,
+    TemplateRecorder,
+    assert_clean,
+    kill9,
+    rounds,
+    row_from,
+    seeded_random,
+)
+from .kube import Kubectl
+
+
+def test_kill_9_mid_work_then_restart_loses_and_doubles_nothing(
+    operators: OperatorFactory, namespace: str, kubectl: Kubectl, apps_api: client.AppsV1Api,
+    core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi, fault_report: FaultReport,
+):  # fmt: skip
+    rng = seeded_random("kill -9")
+    fleet = Fleet(namespace, 6, kubectl=kubectl, apps_api=apps_api, core_api=core_api,
+                  custom_api=custom_api, rng=rng)  # fmt: skip
+    fleet.create()
+    operator = operators("faults-kill", "--namespace", namespace)
+    operator.start()
+    fleet.adopted()
+    scores = []
+    with TemplateRecorder(apps_api, namespace) as recorder:
+        for _ in range(rounds(5)):
+            fleet.begin_round()
+            fleet.request_random(rng.randint(3, 8))
+            time.sleep(rng.uniform(0.0, 1.5))  # the fault lands at a random moment of the work
+            kill9(operator)
+            if rng.random() < 0.5:  # and some requests arrive while no operator runs
+                fleet.request_random(rng.randint(1, 3))
+            operator.start()
+            _, verdicts = fleet.settle()
+            scores.append(fleet.score(verdicts, recorder))
+    fault_report.add(row_from("1 kill -9 mid-work", scores, seed=str(rng.seed_value)))  # type: ignore[attr-defined]
+    assert_clean(scores)
