@@ -20,6 +20,13 @@ fleet settles, each Rollout counts as
 - wrong status: the Rollout's status contradicts the workload.
 `FaultReport` collects one row per scenario and prints the table at the end of the session
 (and writes it to .venv/e2e-logs/faults-report.txt). Times are reported, never asserted.
+
+Environment (for longer local runs; the defaults keep `make test` to a few minutes):
+  E2E_FAULT_ROUNDS=N            rounds of every scenario (default: 1 to 5, per scenario)
+  E2E_FAULT_SEED=N              repeat a run's random choices (each scenario prints its seed)
+  E2E_FAULT_APISERVER_DOWN=20   seconds kube-apiserver stays down in a restart round
+  E2E_FAULT_ETCD_DOWN=10        seconds etcd stays down
+  E2E_FAULT_LEASE_DURATION=5    --lease-duration of the HA pair
 """
 
 from __future__ import annotations
@@ -62,13 +69,19 @@ def rounds(default: int) -> int:
     return max(1, int(os.environ.get("E2E_FAULT_ROUNDS") or default))
 
 
-def seeded_random(scenario: str) -> random.Random:
+class SeededRandom(random.Random):
+    """A random source that remembers its seed (for the report: rerun with E2E_FAULT_SEED)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.seed_value = seed
+
+
+def seeded_random(scenario: str) -> SeededRandom:
     """A random source that E2E_FAULT_SEED makes repeatable; the seed goes to the report."""
     seed = int(os.environ.get("E2E_FAULT_SEED") or random.randrange(1 << 30))
-    rng = random.Random(seed)
-    rng.seed_value = seed  # type: ignore[attr-defined]
     print(f"{scenario}: E2E_FAULT_SEED={seed}")
-    return rng
+    return SeededRandom(seed)
 
 
 # Control-plane processes ---------------------------------------------------------------
@@ -849,7 +862,7 @@ class Fleet:
         return body
 
 
-def row_from(scenario: str, scores: list[Score], **notes: str) -> Row:
+def row_from(scenario: str, scores: list[Score], notes: Mapping[str, str]) -> Row:
     """A report row summing the rounds' scores."""
     total = Score()
     for score in scores:
@@ -857,8 +870,23 @@ def row_from(scenario: str, scores: list[Score], **notes: str) -> Row:
     row = Row(scenario, len(scores), total.lost, total.duplicated, total.wrong_status)
     if total.unobserved:
         row.notes["unobserved generations"] = str(total.unobserved)
-    row.notes.update({k.replace("_", " "): v for k, v in notes.items()})
+    row.notes.update(notes)
     return row
+
+
+@contextlib.contextmanager
+def reported(
+    report: FaultReport, scenario: str, scores: list[Score], notes: dict[str, str]
+) -> Iterator[None]:
+    """Add the scenario's row when the block ends, also when something in it failed (the
+    row then says so; the rounds finished until then are counted)."""
+    try:
+        yield
+    except BaseException as error:
+        notes["aborted"] = f"{type(error).__name__} in round {len(scores) + 1}"
+        raise
+    finally:
+        report.add(row_from(scenario, scores, notes))
 
 
 def assert_clean(scores: list[Score]) -> None:

@@ -23,8 +23,8 @@ from .faults import (
     Score,
     TemplateRecorder,
     assert_clean,
+    reported,
     rounds,
-    row_from,
     seconds,
     seeded_random,
 )
@@ -76,8 +76,16 @@ def test_apiserver_restarts_while_rollouts_change(
     operator = operators("faults-apiserver", "--namespace", namespace)
     operator.start()
     fleet.adopted()
-    scores, restarts, recoveries, unready = [], [], [], []
-    with TemplateRecorder(apps_api, namespace) as recorder, ReadinessLog(operator) as readiness:
+    scores: list[Score] = []
+    restarts: list[float] = []
+    recoveries: list[float] = []
+    unready: list[str] = []
+    notes = {"seed": str(rng.seed_value)}
+    with (
+        reported(fault_report, "2a kube-apiserver restart", scores, notes),
+        TemplateRecorder(apps_api, namespace) as recorder,
+        ReadinessLog(operator) as readiness,
+    ):
         # Restarts of ~20 s; the last round is the 30 s outage whose recovery is reported.
         for n in range(rounds(2)):
             down = RECOVERY_OUTAGE if n == rounds(2) - 1 else APISERVER_DOWN
@@ -87,16 +95,10 @@ def test_apiserver_restarts_while_rollouts_change(
             scores.append(score)
             (recoveries if down == RECOVERY_OUTAGE else restarts).append(recovery)
             unready.append(f"{unready_at:.0f}s" if unready_at is not None else "never")
-    fault_report.add(
-        row_from(
-            "2a kube-apiserver restart",
-            scores,
-            recovery_after_30s_outage_s=seconds(recoveries),
-            recovery_after_restart_s=f"{seconds(restarts)} (down {APISERVER_DOWN:g}s)",
-            readyz_failed_into_outage=", ".join(unready),
-            seed=str(rng.seed_value),  # type: ignore[attr-defined]
-        )
-    )
+            notes["recovery after 30s outage s"] = seconds(recoveries)
+            if restarts:
+                notes[f"recovery after {APISERVER_DOWN:g}s down s"] = seconds(restarts)
+            notes["/readyz failed into the outage after"] = ", ".join(unready)
     assert_clean(scores)
 
 
@@ -110,20 +112,19 @@ def test_etcd_restart_while_rollouts_change(
     operator = operators("faults-etcd", "--namespace", namespace)
     operator.start()
     fleet.adopted()
-    scores, recoveries = [], []
-    with TemplateRecorder(apps_api, namespace) as recorder, ReadinessLog(operator) as readiness:
+    scores: list[Score] = []
+    recoveries: list[float] = []
+    notes = {"seed": str(rng.seed_value)}
+    with (
+        reported(fault_report, "2b etcd restart", scores, notes),
+        TemplateRecorder(apps_api, namespace) as recorder,
+        ReadinessLog(operator) as readiness,
+    ):
         for _ in range(rounds(1)):
             score, recovery, _ = _outage_round(
                 fleet, local_cluster, "etcd", ETCD_DOWN, recorder, readiness
             )
             scores.append(score)
             recoveries.append(recovery)
-    fault_report.add(
-        row_from(
-            "2b etcd restart",
-            scores,
-            recovery_s=f"{seconds(recoveries)} (down {ETCD_DOWN:g}s)",
-            seed=str(rng.seed_value),  # type: ignore[attr-defined]
-        )
-    )
+            notes[f"recovery after {ETCD_DOWN:g}s down s"] = seconds(recoveries)
     assert_clean(scores)
