@@ -395,6 +395,8 @@ class Row:
     wrong_status: int = 0
     #: Measured, reported, never asserted: e.g. {"failover s": "6.1, 5.8"}.
     notes: dict[str, str] = field(default_factory=dict)
+    #: The evidence behind non-zero counts (written to the report file).
+    details: list[str] = field(default_factory=list)
 
 
 class FaultReport:
@@ -409,7 +411,8 @@ class FaultReport:
     def add(self, row: Row) -> None:
         self.rows.append(row)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(self.table() + "\n")
+        evidence = [f"{r.scenario}: {d}" for r in self.rows for d in r.details]
+        self.path.write_text("\n".join([self.table(), "", *evidence]) + "\n")
 
     def table(self) -> str:
         lines = [
@@ -575,6 +578,8 @@ class Verdict:
 
     lost: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
+    #: What was seen, for the failure message.
+    seen: str = ""
 
     @property
     def ok(self) -> bool:
@@ -793,6 +798,14 @@ class Fleet:
             verdict.wrong.append(
                 f"status restartTrigger {status.get('restartTrigger')!r}, template {restart!r}"
             )
+        if not verdict.ok:
+            verdict.seen = (
+                f"Rollout generation {rollout['metadata']['generation']} spec "
+                f"{json.dumps(rollout.get('spec'), sort_keys=True)}; status "
+                f"{ {k: status.get(k) for k in ('observedGeneration', 'phase', 'reason')} }; "
+                f"Deployment generation {template.generation} image {template.image} "
+                f"restart {template.restart!r} (observed {dstatus.observed_generation})"
+            )
         return verdict
 
     def verdicts(self) -> dict[str, Verdict]:
@@ -826,6 +839,8 @@ class Fleet:
             if verdict.wrong:
                 score.wrong_status += 1
                 score.details.append(f"{name} wrong status: {verdict.wrong}")
+            if verdict.seen:
+                score.details.append(f"{name} seen: {verdict.seen}")
             generation = snap.deployments[name].metadata.generation
             bumps = generation - target.generation_before
             problems = []
@@ -868,6 +883,7 @@ def row_from(scenario: str, scores: list[Score], notes: Mapping[str, str]) -> Ro
     for score in scores:
         total.add(score)
     row = Row(scenario, len(scores), total.lost, total.duplicated, total.wrong_status)
+    row.details = [f"round {i + 1}: {d}" for i, s in enumerate(scores) for d in s.details]
     if total.unobserved:
         row.notes["unobserved generations"] = str(total.unobserved)
     row.notes.update(notes)

@@ -185,5 +185,6 @@ def test_concurrent_writer_is_reported_and_not_fought(
         )
     finally:
         row.notes.update(fight)
+        row.details = problems
         fault_report.add(row)
     assert not problems, "\n".join(problems)

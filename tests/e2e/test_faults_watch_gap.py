@@ -279,5 +279,6 @@ def test_watch_gap_with_deletions_and_recreations_leaves_no_ghosts(
             problems += [f"round {n + 1}: {p}" for p in gap.problems]
     finally:
         row.notes["settled after the gap s"] = seconds(settled)
+        row.details = problems
         fault_report.add(row)
     assert not problems, "\n".join(problems)
