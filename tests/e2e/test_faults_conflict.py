@@ -20,12 +20,14 @@ from kubernetes import client
 from rollout_operator.status import parse_timestamp
 
 from .faults import (
-    CONTAINER,
-    IMAGE_REPO,
     FaultReport,
     OperatorFactory,
     Row,
     metric,
+)
+from .faults_fleet import (
+    CONTAINER,
+    IMAGE_REPO,
 )
 from .kube import Kubectl, make_deployment, wait_for
 from .rollouts import condition, events_for, get_rollout, make_rollout

@@ -16,17 +16,19 @@ from kubernetes import client
 
 from .faults import (
     FaultReport,
-    Fleet,
     LocalCluster,
     OperatorFactory,
     ReadinessLog,
+    rounds,
+    seconds,
+    seeded_random,
+)
+from .faults_fleet import (
+    Fleet,
     Score,
     TemplateRecorder,
     assert_clean,
     reported,
-    rounds,
-    seconds,
-    seeded_random,
 )
 from .kube import Kubectl
 

@@ -20,18 +20,20 @@ from kubernetes import client
 
 from .faults import (
     FaultReport,
-    Fleet,
     OperatorFactory,
-    Score,
-    TemplateRecorder,
-    assert_clean,
     frozen,
     kill9,
     metric,
-    reported,
     rounds,
     seconds,
     seeded_random,
+)
+from .faults_fleet import (
+    Fleet,
+    Score,
+    TemplateRecorder,
+    assert_clean,
+    reported,
 )
 from .kube import Kubectl, wait_for
 from .operator_process import OperatorProcess

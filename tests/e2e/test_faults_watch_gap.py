@@ -25,9 +25,6 @@ from kubernetes import client
 from rollout_operator.status import READY_REASON
 
 from .faults import (
-    CONTAINER,
-    IMAGE_REPO,
-    RESTART_ANNOTATION,
     FaultReport,
     LocalCluster,
     OperatorFactory,
@@ -36,6 +33,11 @@ from .faults import (
     metric,
     rounds,
     seconds,
+)
+from .faults_fleet import (
+    CONTAINER,
+    IMAGE_REPO,
+    RESTART_ANNOTATION,
 )
 from .kube import Kubectl, Observed, make_deployment, wait_for
 from .operator_process import OperatorProcess
