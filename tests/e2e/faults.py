@@ -43,7 +43,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .kube import Kubectl, wait_for
+from .kube import Kubectl, Observed, wait_for
 from .operator_process import LOG_DIR, OperatorProcess
 
 CLUSTER_NAME = "rollout-operator"  # as tests/cluster/cluster.sh names it
@@ -89,12 +89,34 @@ class Component:
 
 
 def _alive(pid: int) -> bool:
-    """Running (a zombie is not: it only waits to be reaped)."""
+    """Running, or still exiting. A zombie whose threads are all gone is not alive: its
+    sockets are closed, it only waits to be reaped. (The leader of a killed Go process is
+    a zombie while its other threads still exit and hold the sockets.)"""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
+    return stat.rpartition(")")[2].split()[0] != "Z" or threads > 1
+
+
+def _listener(port: int) -> str:
+    """Who listens on 127.0.0.1:`port` ("pid command"), for error messages."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(f"socket:[{fields[9]}]")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                command = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode()
+                return f"pid {entry.name} {command}"
+        except OSError:
+            continue
+    return "nobody (yet)"
 
 
 class LocalCluster:
@@ -151,26 +173,39 @@ class LocalCluster:
         # closes its sockets.
         wait_for(lambda: not any(map(_alive, pids)), timeout=60, what=f"{name} to exit")
 
-    def _ports_free(self, name: str) -> bool:
-        for arg in self.components[name].args:
-            flag, _, value = arg.partition("=")
-            if flag in ("--secure-port", "--listen-client-urls", "--listen-peer-urls"):
-                port = int(value.rsplit(":", 1)[-1])
-                with socket.socket() as probe:
-                    # As the components listen: closing connections do not hold the port.
-                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    try:
-                        probe.bind(("127.0.0.1", port))
-                    except OSError:
-                        return False
-        return True
+    def _ports(self, name: str) -> list[int]:
+        flags = ("--secure-port", "--listen-client-urls", "--listen-peer-urls")
+        return [
+            int(arg.partition("=")[2].rsplit(":", 1)[-1])
+            for arg in self.components[name].args
+            if arg.partition("=")[0] in flags
+        ]
+
+    def _taken(self, name: str) -> dict[int, str]:
+        """The component's ports that something listens on, and who."""
+        taken = {}
+        for port in self._ports(name):
+            with socket.socket() as probe:
+                # As the components listen: closing connections do not hold the port.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    taken[port] = _listener(port)
+        return taken
 
     def start(self, name: str) -> None:
         """Start the component again as kwokctl did: same binary, arguments, workdir, log."""
         if self.running(name):
             return
         component = self.components[name]
-        wait_for(lambda: self._ports_free(name), timeout=60, what=f"{name}'s ports free")
+        # On a shared machine another cluster may take a port while the component is down
+        # (kwokctl picks free ports): the message then names the process that has it.
+        wait_for(
+            lambda: Observed(not self._taken(name), self._taken(name)),
+            timeout=60,
+            what=f"{name}'s ports free",
+        )
         with component.log_file.open("ab") as log:
             process = subprocess.Popen(
                 [component.binary, *component.args],

