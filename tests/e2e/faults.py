@@ -30,6 +30,7 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -119,6 +120,44 @@ def _listener(port: int) -> str:
     return "nobody (yet)"
 
 
+class PortGuard:
+    """Holds a stopped component's port so that nothing else takes it meanwhile.
+
+    On a shared machine every kwok cluster gets ports that were free when it was made,
+    so a cluster made while our kube-apiserver is down could take its port. The guard
+    listens on it and resets every connection at once: clients see the component as
+    down (connection reset instead of refused).
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
+        self._socket.listen(64)
+        self._socket.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"port {port}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            # Close with RST, as a port nobody listens on would answer.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+
 class LocalCluster:
     """Stops and starts kube-apiserver and etcd of the kwok cluster, and talks to etcd."""
 
@@ -132,6 +171,7 @@ class LocalCluster:
             for c in config["components"]
         }
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._guards: dict[str, list[PortGuard]] = {}
 
     @classmethod
     def of(cls, kubeconfig: Path, kubectl: Kubectl) -> LocalCluster | None:
@@ -172,6 +212,22 @@ class LocalCluster:
         # By pid, not by command line: an exiting process loses its command line before it
         # closes its sockets.
         wait_for(lambda: not any(map(_alive, pids)), timeout=60, what=f"{name} to exit")
+        self._guard(name)
+
+    def _guard(self, name: str) -> None:
+        guards: list[PortGuard] = []
+
+        def guarded() -> bool:
+            for port in self._ports(name):
+                if port not in {g.port for g in guards}:
+                    with contextlib.suppress(OSError):
+                        guards.append(PortGuard(port))
+            return len(guards) == len(self._ports(name))
+
+        try:
+            wait_for(guarded, timeout=30, interval=0.1, what=f"{name}'s ports to hold")
+        finally:
+            self._guards[name] = guards
 
     def _ports(self, name: str) -> list[int]:
         flags = ("--secure-port", "--listen-client-urls", "--listen-peer-urls")
@@ -199,6 +255,8 @@ class LocalCluster:
         if self.running(name):
             return
         component = self.components[name]
+        for guard in self._guards.pop(name, []):
+            guard.release()
         # On a shared machine another cluster may take a port while the component is down
         # (kwokctl picks free ports): the message then names the process that has it.
         wait_for(
