@@ -250,6 +250,9 @@ def pytest_collection_modifyitems(items: list[Any]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+# Fault injection (tests/e2e/test_faults_*.py): see faults.py.
+from .faults import exclusive, fault_report, local_cluster, operators  # noqa: E402, F401
+
 # The operator under test (one process for the session): see operator_process.py; and
 # the operator's image on the real node (in-cluster tests): see incluster.py.
 from .incluster import local_operator_paused, operator_image, real_node  # noqa: E402, F401
