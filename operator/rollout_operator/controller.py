@@ -37,7 +37,7 @@ from .restarts import Observed
 from .spec import ConfigRef, InvalidSpecError, parse_spec
 from .status import parse_timestamp
 from .store import ObjectKey, RolloutKey, Store, target_key, version_of
-from .workqueue import WorkQueue
+from .workqueue import RetryableError, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class ControllerSettings:
     conflicts: ConflictSettings = field(default_factory=ConflictSettings)
 
 
-class TransientError(Exception):
+class TransientError(RetryableError):
     """A write failed for a reason that may pass (timeout, 5xx, 429): retry with backoff."""
 
 

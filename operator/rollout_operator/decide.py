@@ -255,6 +255,32 @@ def _deadline(obs: Observation, spec: RolloutSpec, last_progress: str) -> tuple[
     return "", remaining
 
 
+def _trigger_in_force(
+    plan: Plan,
+    prev: Mapping[str, Any],
+    *,
+    annotation: str | None,
+    restarted_at: str | None,
+    value: str | None,
+    adopted: bool,
+) -> str | None:
+    """status.restartTrigger: the restart value the workload runs with after this decision.
+
+    What we write now; on first sight the baseline; else the workload's own annotation when
+    it agrees with spec.restartedAt (it may be newer than our status, if a status write was
+    lost after the restart went through); else the recorded baseline.
+    """
+    if plan.restart is not None:
+        return plan.restart
+    if not adopted:
+        return value
+    token = f"restartedAt={restarted_at}" if restarted_at else None
+    if annotation is not None and (token is None or token in annotation.split()):
+        return annotation
+    recorded: str | None = prev.get("restartTrigger")
+    return recorded
+
+
 def _trigger(plan: Plan, restart: RestartDecision) -> Trigger:
     if plan.changes:
         return Trigger.IMAGE
@@ -375,7 +401,14 @@ def decide(obs: Observation) -> Decision:
     draft = _Draft(
         obs, spec, plan, prev, generation,
         restart=configs,
-        trigger=plan.restart or (prev.get("restartTrigger") if adopted else value),
+        trigger=_trigger_in_force(
+            plan,
+            prev,
+            annotation=annotation,
+            restarted_at=spec.restarted_at,
+            value=value,
+            adopted=adopted,
+        ),
         verdict=verdict,
         rollback=rollback,
     )  # fmt: skip

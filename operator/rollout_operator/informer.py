@@ -55,7 +55,9 @@ class Timing:
 
     resync: float = 600.0
     backoff_initial: float = 0.5
-    backoff_max: float = 30.0
+    #: Small: a retry is one cheap request, and after an outage the operator should be
+    #: back within seconds, not after a long backoff.
+    backoff_max: float = 5.0
 
 
 #: (resource kind, reason) each time a watch has to be started again.
@@ -78,14 +80,22 @@ class Informer:
         *,
         timing: Timing | None = None,
         on_restart: RestartObserver | None = None,
+        on_recovered: Callable[[], None] | None = None,
     ) -> None:
         self.api = api
         self.resource = resource
         self.handler = handler
         self.timing = timing or Timing()
         self._on_restart = on_restart
+        self._on_recovered = on_recovered
         self.synced = asyncio.Event()
         self.version = ""
+        self._failures = 0
+
+    def _succeeded(self) -> None:
+        """The apiserver answers again: say so once (reconciles waiting out a backoff go)."""
+        if self._failures and self._on_recovered is not None:
+            self._on_recovered()
         self._failures = 0
 
     def _restarted(self, reason: str) -> None:
@@ -119,7 +129,7 @@ class Informer:
                 self.handler.on_object(self.resource.kind, str(event.get("type")), obj)
             if version:
                 self.version = version
-            self._failures = 0
+            self._succeeded()
 
     async def run(self) -> None:
         """List, then watch forever; list again after 410 and every `timing.resync`."""
@@ -135,7 +145,7 @@ class Informer:
                         self._restarted("resync")
                     await self.list_all()
                     listed_at = loop.time()
-                    self._failures = 0
+                    self._succeeded()
                 started, seen = loop.time(), self.version
                 await self._watch()  # returns when the server ends the watch: resume it
                 if loop.time() - started < 1.0 and self.version == seen:

@@ -110,6 +110,7 @@ class Runtime:
                 resource,
                 controller,
                 on_restart=lambda kind, reason: metrics.WATCH_RESTARTS.labels(kind, reason).inc(),
+                on_recovered=controller.queue.retry_failed_now,
             )
             for resource in resources(self.settings, secrets)
         ]

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 Processor = Callable[[K], Awaitable[float | None]]
 
 
+class RetryableError(Exception):
+    """A failure that may pass by itself: back off and try again, without a traceback."""
+
+
 class WorkQueue(Generic[K]):
     """Runs `process(key)` for added keys on `workers` tasks, never twice at once per key."""
 
@@ -51,6 +55,13 @@ class WorkQueue(Generic[K]):
         if not self._active:
             return 0.0
         return asyncio.get_running_loop().time() - min(self._active.values())
+
+    def retry_failed_now(self) -> None:
+        """Run every key that is backing off after failures at once (the API is back)."""
+        failed = list(self._failures)
+        self._failures.clear()
+        for key in failed:
+            self.add(key)
 
     def add(self, key: K, delay: float = 0.0) -> None:
         """Schedule `key`; an earlier schedule for it wins over a later one."""
@@ -87,6 +98,13 @@ class WorkQueue(Generic[K]):
                 self._failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
+            except RetryableError as error:  # expected (the API is away): one line, no traceback
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                again = min(0.5 * 2 ** (failures - 1), self._max_backoff)
+                log.warning(
+                    "Reconciling %s failed (attempt %d): %s; retrying in %.1fs",
+                    key, failures, error, again,
+                )  # fmt: skip
             except Exception:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 again = min(0.5 * 2 ** (failures - 1), self._max_backoff)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import pytest
 from kubernetes import client
 
 from .faults import (
@@ -31,12 +30,6 @@ from .faults_fleet import (
 from .kube import Kubectl, wait_for
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="flaky until the stale restartTrigger bug is fixed: a kill between the restart "
-    "patch and the status write leaves Succeeded with the old status.restartTrigger (pinned "
-    "by the strict xfail below; remove both markers with the fix)",
-)
 def test_kill_9_mid_work_then_restart_loses_and_doubles_nothing(
     operators: OperatorFactory, namespace: str, kubectl: Kubectl, apps_api: client.AppsV1Api,
     core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi, fault_report: FaultReport,
@@ -123,14 +116,6 @@ def hold_status_writes(kubectl: Kubectl, namespace: str) -> Callable[[], None]:
     return lift
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after a restart whose status write was lost (kill -9, or any failed status "
-    "write after the workload patch), the next decision finds the restart annotation already "
-    "in force, plans no restart and keeps status.restartTrigger from before "
-    "(decide.py: trigger=plan.restart or prev restartTrigger): Succeeded with a "
-    "restartTrigger that is not the workload's annotation",
-)
 def test_kill_9_between_workload_patch_and_status_write_leaves_a_true_status(
     operators: OperatorFactory, namespace: str, kubectl: Kubectl, apps_api: client.AppsV1Api,
     core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi,

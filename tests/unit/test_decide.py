@@ -551,3 +551,16 @@ def test_upgrading_from_0_1_0_restarts_nothing_and_records_revision_1():
     assert d.events == ()
     assert [(e["revision"], e["trigger"]) for e in d.status["history"]] == [(1, "Adopted")]
     assert {c["name"] for c in d.status["configs"]} == {"agent", "creds"}
+
+
+def test_a_restart_that_landed_before_a_lost_status_write_is_not_redone_and_status_tells_the_truth():
+    first = observe(rollout(), deployment())
+    spec = {"restartedAt": "2026-11-25T11:00:00Z"}
+    written = observe(rollout(spec, status=first.status, generation=2), deployment())
+    value = written.patch["spec"]["template"]["metadata"]["annotations"][RESTART_ANNOTATION]
+    # the status write was lost: the next decision sees the old status and the new annotation
+    again = observe(
+        rollout(spec, status=first.status, generation=2), deployment(annotation=value, generation=6)
+    )
+    assert again.patch is None
+    assert again.status["restartTrigger"] == value

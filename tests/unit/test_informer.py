@@ -150,12 +150,14 @@ class Running:
         self.api = api
         self.handler = Recorder(api.changed)
         self.restarts: list[str] = []
+        self.recovered: list[float] = []
         self.informer = Informer(
             api,  # type: ignore[arg-type]
             Resource("ConfigMap", PATH, NS, metadata_only=True),
             self.handler,
             timing=timing or Timing(resync=600, backoff_initial=0.5, backoff_max=30),
             on_restart=lambda kind, reason: self.restarts.append(reason),
+            on_recovered=lambda: self.recovered.append(asyncio.get_running_loop().time()),
         )
         self.task = asyncio.create_task(self.informer.run())
 
@@ -236,6 +238,8 @@ async def test_connection_errors_back_off_then_resume_from_the_last_version_with
     assert api.lists == [0]
     assert ("BOOKMARK", "") not in run.handler.events
     assert run.restarts == ["connection", "connection", "error"]
+    # told once that the API answers again, when the first event after the failures came
+    assert run.recovered == [times[-1]]
     await run.stop()
 
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import pytest
 
-from rollout_operator.workqueue import WorkQueue
+from rollout_operator.workqueue import RetryableError, WorkQueue
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.looptime(idle_timeout=1)]
 
@@ -210,3 +210,27 @@ async def test_earlier_schedule_wins_also_over_a_re_run_of_a_key_added_while_run
     await asyncio.sleep(60)
     await queue.stop()
     assert process.times("a") == [0, 10]
+
+
+async def test_keys_backing_off_run_at_once_when_the_api_is_back(caplog):
+    starts: list[float] = []
+    healthy = False
+
+    async def process(key: str) -> None:
+        starts.append(asyncio.get_running_loop().time())
+        if not healthy:
+            raise RetryableError("no answer from the apiserver")
+
+    queue: WorkQueue[str] = WorkQueue(process, max_backoff=60)
+    queue.start()
+    queue.add("a")
+    await asyncio.sleep(40)  # failures at 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5: next at 63.5
+    assert starts[-1] == pytest.approx(31.5)
+    healthy = True
+    queue.retry_failed_now()
+    await asyncio.sleep(1)
+    await queue.stop()
+    assert starts[-1] == pytest.approx(40)  # at once, not after the 32 s backoff
+    # expected failures are one warning line each, without a traceback
+    assert all(record.exc_info is None for record in caplog.records)
+    assert any("no answer from the apiserver" in record.getMessage() for record in caplog.records)
