@@ -8,8 +8,8 @@ the CRD's maxItems.
     python hack/gen-rbac.py          # (re)write the files
     python hack/gen-rbac.py --check  # exit 1 and name the files that differ
 
-Writes the kustomize RBAC (manifests/rbac/{cluster,namespaced}, the Roles of the secrets and
-HA components and the secrets component's patch), the Helm chart's
+Writes the kustomize RBAC (manifests/rbac/{cluster,namespaced}, the base's leader-election
+Role, the secrets component's Role and patch), the Helm chart's
 charts/rollout-operator/files/rbac-rules.yaml and the README's RBAC table (between its
 markers). tests/unit/test_rbac.py runs the check.
 """
@@ -124,7 +124,7 @@ def _chart_rules() -> str:
         + "ownNamespace:\n"
         + "  # with --enable-secrets\n"
         + f"  secrets:\n{_rules(rbac.OWN_NAMESPACE_SECRETS, '    ')}"
-        + "  # with --leader-elect\n"
+        + "  # every install (all of them pass --leader-elect; HA or not)\n"
         + f"  leaderElection:\n{_rules(rbac.LEADER_ELECTION, '    ')}"
     )
 
@@ -138,7 +138,7 @@ def _table() -> str:
         ("every watched namespace", rbac.WATCHED),
         ("every watched namespace, with `--enable-secrets`", rbac.SECRETS),
         ("own namespace, with `--enable-secrets`", rbac.OWN_NAMESPACE_SECRETS),
-        ("own namespace, with `--leader-elect`", rbac.LEADER_ELECTION),
+        ("own namespace, every install (`--leader-elect`)", rbac.LEADER_ELECTION),
     ]
     for where, rules in groups:
         for rule in rules:
@@ -289,12 +289,13 @@ def outputs(repo: Path = REPO) -> dict[Path, str]:
             f"Only in the operator's namespace: create (first start) and read its HMAC key\n"
             f"# Secret {rbac.HASH_KEY_SECRET!r}; Secret create is granted nowhere else.",
         ),
-        repo / "manifests/components/ha/leader-election-rbac.yaml": _own_namespace_rbac(
+        repo / "manifests/base/leader-election-rbac.yaml": _own_namespace_rbac(
             f"{NAME}-leader-election",
             rbac.LEADER_ELECTION,
             f"Only in the operator's namespace: the Lease {rbac.LEADER_ELECTION_ID!r} that\n"
-            "# elects the one active replica (--leader-elect). A different\n"
-            "# --leader-election-id needs its name in resourceNames here.",
+            "# elects the one pod that acts (--leader-elect, in every install, HA or not:\n"
+            "# the Deployment may briefly run more pods than it should, e.g. when turned to\n"
+            "# HA). A different --leader-election-id needs its name in resourceNames here.",
         ),
         repo / "charts/rollout-operator/files/rbac-rules.yaml": _chart_rules(),
         repo / "manifests/admission/validatingadmissionpolicy.yaml": _admission_policy(repo),

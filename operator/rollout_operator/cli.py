@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--leader-elect",
         action="store_true",
-        help="run highly available: replicas elect one active operator with a Lease",
+        help="act only while holding a Lease, so that two replicas never act at once "
+        "(every shipped install passes it, HA or not)",
     )
     add("--leader-election-id", default=LEADER_ELECTION_ID, metavar="NAME",
         help="name of the Lease; the shipped RBAC grants this name only "

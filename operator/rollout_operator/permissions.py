@@ -133,8 +133,8 @@ def plan_startup(
             errors.append(
                 "--leader-elect is set but the operator may not "
                 + "; ".join(map(str, leases))
-                + ": it could never become the leader, so it acts nowhere "
-                "(apply manifests/overlays/ha)"
+                + ": it could never become the leader, so it acts nowhere (every install "
+                "of manifests/ and of the Helm chart grants this: apply it again)"
             )
             usable = []
         key = [a for a in denied_own if a.resource == "secrets"]

@@ -1,7 +1,7 @@
 """The RBAC rules the operator needs, per install mode: the one source of truth.
 
-Pure data. `hack/gen-rbac.py` writes the kustomize RBAC (manifests/rbac/**, the secrets and
-HA components), the Helm chart's `files/rbac-rules.yaml` and the README's table from it;
+Pure data. `hack/gen-rbac.py` writes the kustomize RBAC (manifests/rbac/**, the base's Lease
+Role, the secrets component), the Helm chart's `files/rbac-rules.yaml` and the README's table;
 `permissions.py` derives the start-up preflight from it; a unit test fails when any
 generated file differs. Change a rule here, run `python hack/gen-rbac.py`, commit both.
 """
@@ -13,7 +13,7 @@ from typing import Final
 
 from .names import GROUP, PLURAL
 
-#: Default of `--leader-election-id`: the Lease the HA replicas compete for.
+#: Default of `--leader-election-id`: the Lease the operator's pods compete for.
 LEADER_ELECTION_ID: Final = "rollout-operator"
 #: Default of `--hash-key-secret`: the HMAC key for Secret content hashes (own namespace).
 HASH_KEY_SECRET: Final = "rollout-operator-hash-key"
@@ -74,7 +74,9 @@ OWN_NAMESPACE_SECRETS: Final = (
     ),
 )
 
-#: In the operator's own namespace with `--leader-elect` (HA).
+#: In the operator's own namespace with `--leader-elect`, which every shipped install passes
+#: (HA or not): whatever the Deployment does (a `helm upgrade` to HA first scales the old
+#: ReplicaSet up, `kubectl scale`, a surge), only the pod holding the Lease acts.
 LEADER_ELECTION: Final = (
     Rule("coordination.k8s.io", ("leases",), ("create",), "create the leader Lease"),
     Rule(
@@ -93,5 +95,9 @@ def watched_rules(secrets: bool) -> tuple[Rule, ...]:
 
 
 def own_namespace_rules(secrets: bool, leader_elect: bool) -> tuple[Rule, ...]:
-    """What it needs in its own namespace on top of that (nothing in the default mode)."""
+    """What it needs in its own namespace on top of that, given its flags.
+
+    The shipped installs grant LEADER_ELECTION always (they all pass --leader-elect); only
+    a local `rollout-operator run` without the flag needs nothing here.
+    """
     return (OWN_NAMESPACE_SECRETS if secrets else ()) + (LEADER_ELECTION if leader_elect else ())

@@ -7,10 +7,13 @@ release's objects while keeping the CRD (and so every Rollout).
 
 On the local cluster's real node (tests/cluster/realnode.sh, see incluster.py) the chart's
 operator runs from `make image`'s image in a real pod: installed with only the image and
-the pods' placement set, it rolls a Rollout out; upgraded to HA as docs/install.md says
-(standalone pod stopped first, so that it never runs next to the leader), one of its two
-pods holds the Lease and alone applies the next change, once; uninstalled, it leaves the
-CRD, the Rollouts and its runtime Lease behind (docs/install.md says so too).
+the pods' placement set, it holds the Lease (leader election is on in every install) and
+rolls a Rollout out; upgraded to HA with a plain `helm upgrade --set ha.enabled=true`, as
+docs/install.md says, during which Kubernetes runs up to four operator pods, no pod but the
+Lease holder ever reports `rollout_operator_leader 1` and a Rollout changed meanwhile is
+applied once; afterwards one of the two pods holds the Lease and alone applies the next
+change; uninstalled, it leaves the CRD, the Rollouts and its runtime Lease behind
+(docs/install.md says so too).
 
 prometheus-operator's CRDs (ServiceMonitor, PrometheusRule) come from
 tests/e2e/testdata/prometheus-operator-crds.yaml, copied from its Go module.
@@ -23,12 +26,16 @@ import os
 import re
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from .incluster import REAL_NODE_KEY, kget, pod_ready, restarts, started
@@ -347,39 +354,139 @@ def _set_tag(
     return reporters
 
 
+def _lease_epoch(coordination: client.CoordinationV1Api, namespace: str) -> tuple[str, str]:
+    """Who holds the Lease and since when ("" when nobody, or no Lease). The same pair before
+    and after a look at the pods means no handover happened in between (a new holder always
+    changes both; a pod that released the Lease never takes it again: it is stopping)."""
+    try:
+        lease = coordination.read_namespaced_lease(
+            "rollout-operator", namespace, _request_timeout=10
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return "", ""
+        raise
+    return str(lease.spec.holder_identity or ""), str(lease.spec.acquire_time)
+
+
+def _leader_gauge(core: client.CoreV1Api, namespace: str, pod: str) -> float | None:
+    """The pod's rollout_operator_leader through the API server's pod proxy; None when it
+    does not answer (starting, or gone)."""
+    try:
+        response = core.connect_get_namespaced_pod_proxy_with_path(
+            f"{pod}:8080", namespace, "metrics", _preload_content=False, _request_timeout=5
+        )
+        text = response.data.decode()
+    except (ApiException, urllib3.exceptions.HTTPError):
+        return None
+    if getattr(response, "status", 200) != 200:
+        return None
+    for family in text_string_to_metric_families(text):
+        if family.name == "rollout_operator_leader":
+            return float(family.samples[0].value)
+    return None
+
+
+def _live_pods(core: client.CoreV1Api, namespace: str, release: str) -> list[str]:
+    """The release's operator pods that have an IP (terminating ones included: a pod acts
+    until it has stopped)."""
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator"
+    pods = core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10)
+    return sorted(p.metadata.name for p in pods.items if p.status and p.status.pod_ip)
+
+
+def _upgrade_watching_the_leaders(
+    helm: Helm, kubectl: Kubectl, core: client.CoreV1Api, namespace: str, release: str,
+    change: dict[str, Any],
+) -> list[tuple[str, dict[str, float]]]:  # fmt: skip
+    """`helm upgrade --reuse-values --set ha.enabled=true --wait`, and from its start until
+    only the two HA pods are left (helm returns before the old pods are gone), look again
+    and again at every operator pod's rollout_operator_leader and at the Lease: no pod but
+    the Lease's holder may report 1. `change` (a Rollout) is applied as soon as two operator
+    pods run. Returns the conclusive looks: (holder, {pod: gauge})."""
+    coordination = client.CoordinationV1Api(core.api_client)
+    command = [
+        str(helm.binary), "upgrade", release, str(CHART), "--namespace", namespace,
+        "--reuse-values", "--set", "ha.enabled=true", "--wait", "--timeout", "300s",
+    ]  # fmt: skip
+    upgrade = subprocess.Popen(
+        command, env=helm.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    looks: list[tuple[str, dict[str, float]]] = []
+    applied = False
+    finished_at: float | None = None
+    try:
+        while True:
+            if finished_at is None and upgrade.poll() is not None:
+                finished_at = time.monotonic()
+            before = _lease_epoch(coordination, namespace)
+            pods = _live_pods(core, namespace, release)
+            gauges = {
+                pod: gauge
+                for pod in pods
+                if (gauge := _leader_gauge(core, namespace, pod)) is not None
+            }
+            after = _lease_epoch(coordination, namespace)
+            if before == after:  # else a handover came in between: this look proves nothing
+                holder = before[0]
+                acting = sorted(pod for pod, gauge in gauges.items() if gauge == 1)
+                assert acting in ([], [holder]), (
+                    f"{acting} report rollout_operator_leader 1 while {holder!r} holds the "
+                    f"Lease; every pod: {gauges}"
+                )
+                looks.append((holder, gauges))
+            if not applied and len(pods) >= 2:
+                kubectl.apply(change, namespace)
+                applied = True
+            if finished_at is not None and (upgrade.returncode or len(pods) <= 2):
+                break
+            if finished_at is not None:
+                assert time.monotonic() < finished_at + 180, f"old operator pods stay: {pods}"
+    finally:
+        try:
+            _, err = upgrade.communicate(timeout=360)
+        except subprocess.TimeoutExpired:
+            upgrade.kill()
+            _, err = upgrade.communicate()
+    assert upgrade.returncode == 0, f"helm upgrade:\n{err}"
+    assert applied, "the Rollout change was never applied: never two operator pods"
+    return looks
+
+
 @pytest.mark.usefixtures("local_operator_paused")
 def test_chart_on_the_real_node_installs_upgrades_to_ha_and_uninstalls(
     helm: Helm, kubectl: Kubectl, namespace: str, release: str, operator_image: str,
-    real_node: str, custom_api: Any, tmp_path: Path,
+    real_node: str, custom_api: Any, core_api: client.CoreV1Api, tmp_path: Path,
 ) -> None:  # fmt: skip
     values = _real_node_values(operator_image, tmp_path / "values.yaml")
     wait = ("--wait", "--timeout", "300s")
     try:
-        # Install: one pod, on the real node, from the image, Ready; it rolls a Rollout out.
+        # Install: one pod, on the real node, from the image, Ready; it holds the Lease
+        # (leader election is on without HA too) and rolls a Rollout out.
         helm("install", release, str(CHART), "--namespace", namespace, "-f", str(values), *wait)
         (pod,) = _wait_operator(kubectl, namespace, release, 1)
         first = pod["metadata"]["name"]
         assert pod["spec"]["nodeName"] == real_node, pod["spec"].get("nodeName")
         assert pod["spec"]["containers"][0]["image"] == operator_image
+        wait_for(
+            lambda: Observed(
+                _lease_holder(kubectl, namespace) == first, _lease_holder(kubectl, namespace)
+            ),
+            timeout=60,
+            what=f"{first} holding the Lease",
+        )
         kubectl.apply(make_deployment("web", replicas=2), namespace)
         assert _set_tag(kubectl, custom_api, namespace, "v2", 1) == [first]
         assert _web(kubectl, namespace) == (2, "registry.local/e2e/app:v2")
 
-        # Upgrade to HA as docs/install.md says: the standalone pod stops first, else the
-        # Deployment controller scales its ReplicaSet up to 2 standalone pods that act next
-        # to the new leader until the rolling update removes them.
+        # Upgrade to HA with a plain `helm upgrade`, as docs/install.md says. The Deployment
+        # controller first scales the old ReplicaSet up to 2, then rolls: three operator
+        # pods, plus old ones still stopping, run at once. Throughout, only the Lease holder may report
+        # rollout_operator_leader 1, and a Rollout changed meanwhile is applied once.
         fullname = f"{release}-rollout-operator"
         standalone = f"{fullname}-{pod['metadata']['labels']['pod-template-hash']}"
-        stopped = kubectl("scale", f"deployment/{fullname}", "-n", namespace, "--replicas=0")
-        assert stopped.returncode == 0, stopped.stderr
-        gone = kubectl("wait", "--for=delete", f"pod/{first}", "-n", namespace, "--timeout=90s")
-        assert gone.returncode == 0, gone.stderr
-        helm(
-            "upgrade", release, str(CHART), "--namespace", namespace, "--reuse-values",
-            "--set", "ha.enabled=true", *wait,
-        )  # fmt: skip
-        # Two pods, one holds the Lease and alone applies the next change: one image
-        # change, one Event, from the holder; the standby wrote nothing.
+        change = make_rollout("web", "web", containers=[{"name": "app", "tag": "v3"}])
+        looks = _upgrade_watching_the_leaders(helm, kubectl, core_api, namespace, release, change)
         pods = _wait_operator(kubectl, namespace, release, 2)
         names = {p["metadata"]["name"] for p in pods}
         assert {p["spec"]["nodeName"] for p in pods} == {real_node}
@@ -392,7 +499,32 @@ def test_chart_on_the_real_node_installs_upgrades_to_ha_and_uninstalls(
             timeout=30,
             what=f"the Event of {ha}'s scale-up",
         )
-        assert steps.value[standalone] == ["from 0 to 1"], steps.value  # the install only
+        # The window this is about happened: the old ReplicaSet grew to two pods, and
+        # the looks above saw at least two operator pods answer at once.
+        assert steps.value[standalone] == ["from 0 to 1", "from 1 to 2"], steps.value
+        assert any(len(gauges) >= 2 for _, gauges in looks), looks
+        report = (
+            f"helm upgrade to HA: {len(looks)} conclusive looks, up to "
+            f"{max(len(gauges) for _, gauges in looks)} operator pods answering at once, "
+            f"holders seen {sorted({holder for holder, _ in looks})}, pods seen reporting 1 "
+            f"{sorted({p for _, g in looks for p, v in g.items() if v == 1})}"
+        )
+        (LOG_DIR / "helm-upgrade-to-ha.txt").write_text(report + "\n")
+        print(report)
+        # The change made during the upgrade: applied once (one image change, one Event).
+        wait_phase(custom_api, namespace, "web", "Succeeded", timeout=120)
+        reporters: Observed = wait_for(
+            lambda: Observed(
+                len(_image_updates(kubectl, namespace, "web")) >= 2,
+                _image_updates(kubectl, namespace, "web"),
+            ),
+            timeout=30,
+            what="the ImageUpdated Event of v3",
+        )
+        assert len(reporters.value) == 2, reporters.value
+        assert _web(kubectl, namespace) == (3, "registry.local/e2e/app:v3")
+
+        # Afterwards: one of the two pods holds the Lease and alone applies the next change.
         found: Observed = wait_for(
             lambda: Observed(
                 _lease_holder(kubectl, namespace) in names, _lease_holder(kubectl, namespace)
@@ -401,14 +533,18 @@ def test_chart_on_the_real_node_installs_upgrades_to_ha_and_uninstalls(
             what="a leader among the upgraded pods",
         )
         leader = found.value
-        assert _set_tag(kubectl, custom_api, namespace, "v3", 2) == [first, leader]
-        assert _web(kubectl, namespace) == (3, "registry.local/e2e/app:v3")
+        updates = _set_tag(kubectl, custom_api, namespace, "v4", 3)
+        assert updates[:2] == reporters.value
+        assert updates[2:] == [leader], updates
+        assert _web(kubectl, namespace) == (4, "registry.local/e2e/app:v4")
         (standby,) = names - {leader}
         acted = _metrics(kubectl, namespace, leader)
         idle = _metrics(kubectl, namespace, standby)
         assert (acted["rollout_operator_leader"], idle["rollout_operator_leader"]) == (1, 0)
-        assert acted.get("rollout_operator_image_updates_total") == 1, acted
-        assert idle.get("rollout_operator_image_updates_total", 0) == 0, idle
+        # Each pod's image_updates_total counts exactly the Events it posted (the v3 change
+        # may have been made by either of them, or by a pod gone since).
+        assert acted.get("rollout_operator_image_updates_total", 0) == updates.count(leader)
+        assert idle.get("rollout_operator_image_updates_total", 0) == updates.count(standby)
         pods = _wait_operator(kubectl, namespace, release, 2)
         assert all(restarts(p) == 0 for p in pods)
     except AssertionError as error:
@@ -434,7 +570,7 @@ def test_chart_on_the_real_node_installs_upgrades_to_ha_and_uninstalls(
     assert kubectl("get", "crd", "rollouts.rollout-operator.dev").returncode == 0
     kept = kget(kubectl, "rollouts.rollout-operator.dev", "web", "-n", namespace)
     assert kept["status"]["phase"] == "Succeeded"
-    assert _web(kubectl, namespace) == (3, "registry.local/e2e/app:v3")
+    assert _web(kubectl, namespace) == (4, "registry.local/e2e/app:v4")
     # The Lease stays (its holder may or may not have been handed back: the leader's
     # release on SIGTERM races Helm's deletion of the Role that allows it).
     lease = kubectl("get", "lease", "rollout-operator", "-n", namespace)

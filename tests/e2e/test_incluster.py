@@ -2,7 +2,8 @@
 
 Each shipped install mode (manifests/, overlays/secrets, overlays/namespaced, overlays/ha)
 is applied with one `kubectl apply -k` that changes only the image and the pods' placement
-(the real node); `kubectl rollout status` must see it Ready (/readyz). The operator then
+(the real node); `kubectl rollout status` must see it Ready (/readyz), and its pod hold the
+Lease (leader election is on in every mode). The operator then
 runs as the shipped ServiceAccount, uid 65532 without a passwd entry, read-only root, no
 capabilities, and replays the pipeline this project replaces (examples/): set an image,
 restart on a ConfigMap edit, report Succeeded; a `-broken` tag ends Failed. Workloads stay
@@ -351,7 +352,13 @@ def test_install_mode_replays_the_pipeline_in_a_real_pod(
     tmp_path: Path, installs: list[Install],
 ):  # fmt: skip
     installs.append(apply_install(kubectl, mode, operator_image, tmp_path))
-    wait_operator_ready(kubectl, 1)
+    (pod,) = wait_operator_ready(kubectl, 1)
+    # Leader election is on in every install, not only HA: the one pod holds the Lease.
+    wait_for(
+        lambda: Observed(lease_holder(kubectl) == pod["metadata"]["name"], lease_holder(kubectl)),
+        timeout=60,
+        what="the operator pod holding the Lease",
+    )
     # The namespaced mode watches only its own namespace: the workloads go there.
     where = OPERATOR_NAMESPACE if mode.endswith("namespaced") else namespace
     try:

@@ -61,7 +61,12 @@ def test_namespaced_install_works_inside_and_is_refused_outside(
     cannot = kubectl("auth", "can-i", "patch", "deployments", "-n", "default", "--as", account)
     assert cannot.stdout.strip() == "no"
 
-    inside = OperatorProcess(token_config, ["--namespace", namespace], name=f"{namespace}-inside")
+    # As the shipped Deployment runs it (every install has --leader-elect): the namespaced
+    # RBAC alone lets it hold its Lease and act.
+    inside = OperatorProcess(
+        token_config, ["--namespace", namespace, "--leader-elect"], name=f"{namespace}-inside",
+        env={"POD_NAMESPACE": namespace},
+    )  # fmt: skip
     inside.start()
     try:
         kubectl.apply(make_deployment("server", replicas=1), namespace)
@@ -69,6 +74,8 @@ def test_namespaced_install_works_inside_and_is_refused_outside(
             make_rollout("server", "server", containers=[{"name": "app", "tag": "v2"}]), namespace
         )
         wait_phase(custom_api, namespace, "server", "Succeeded")
+        assert _lease_holder(kubectl, namespace, "rollout-operator") == f"{namespace}-inside"
+        assert "--leader-elect is set but" not in inside.log()
     finally:
         inside.stop()
 
@@ -103,7 +110,8 @@ def test_two_replicas_with_leader_election_apply_each_change_once(
     apps_api: client.AppsV1Api, core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi,
 ):  # fmt: skip
     lease = f"e2e-ha-{secrets.token_hex(3)}"
-    # What manifests/overlays/ha grants in the operator's namespace, here in the test's.
+    # What every install grants in the operator's namespace (the base's Lease Role), here in
+    # the test's and for any Lease name.
     kubectl.apply(
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -26,12 +26,13 @@ SHIPPED_NAMESPACE = "rollout-operator-system"
 ACCOUNT = "rollout-operator"
 RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 
-#: overlay -> (--enable-secrets, --leader-elect, cluster-wide)
+#: overlay -> (--enable-secrets, --leader-elect, cluster-wide). Every install runs with
+#: --leader-elect (only the Lease holder acts, HA or not), so each grants the Lease rules.
 OVERLAYS = {
-    "manifests": (False, False, True),
-    "manifests/overlays/secrets": (True, False, True),
+    "manifests": (False, True, True),
+    "manifests/overlays/secrets": (True, True, True),
     "manifests/overlays/ha": (False, True, True),
-    "manifests/overlays/namespaced": (False, False, False),
+    "manifests/overlays/namespaced": (False, True, False),
 }
 
 Grant = tuple[str, str, str]  # (resource as can-i prints it, resourceName or "", verb)
@@ -106,11 +107,16 @@ def cluster_objects(kubectl: Kubectl) -> Iterator[list[str]]:
 
 
 @pytest.mark.parametrize("overlay", list(OVERLAYS))
+@pytest.mark.usefixtures("crds_installed")  # can-i resolves rollouts through discovery
 def test_service_account_may_do_exactly_what_rbac_py_says(
     kubectl: Kubectl, namespace: str, cluster_objects: list[str], overlay: str
 ):
     secrets, leader_elect, cluster_wide = OVERLAYS[overlay]
-    objects = relocate(render_manifests(kubectl, overlay), namespace)
+    rendered = render_manifests(kubectl, overlay)
+    (deployment,) = (o for o in rendered if o["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert ("--enable-secrets" in args, "--leader-elect" in args) == (secrets, leader_elect)
+    objects = relocate(rendered, namespace)
     document = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
     kubectl("apply", "-f", "-", input=document, check=True)
     cluster_objects.extend(

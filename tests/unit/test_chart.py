@@ -11,6 +11,7 @@ must be the same. helm is built from its pinned Go module by ``tests/cluster/bui
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -420,14 +421,60 @@ def test_selectors_select_the_operator_pods(charted: dict[str, Objects], mode: s
 def test_a_namespace_list_gives_roles_and_flags_only_there(helm: str) -> None:
     objects = render_chart(helm, ["watchNamespaces={team-a,team-b}", "secrets.enabled=true"])
     scopes = {grant[0] for grant in permissions(objects)}
-    assert scopes == {"team-a", "team-b", NAMESPACE}  # NAMESPACE: its hash-key Secret only
+    assert scopes == {"team-a", "team-b", NAMESPACE}  # NAMESPACE: hash-key Secret, Lease
     own = {g for g in permissions(objects) if g[0] == NAMESPACE}
-    assert {(g[2], g[3]) for g in own} <= {("secrets", "create"), ("secrets", "get")}
+    assert {(g[2], g[3]) for g in own} == {
+        ("secrets", "create"),
+        ("secrets", "get"),
+        ("leases", "create"),
+        ("leases", "get"),
+        ("leases", "update"),
+    }
     (container,) = _one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert [a for a in container["args"] if a.startswith("--namespace")] == [
         "--namespace=team-a",
         "--namespace=team-b",
     ]
+
+
+LEASE_GRANTS = {
+    (NAMESPACE, "coordination.k8s.io", "leases", "create", "*"),
+    (NAMESPACE, "coordination.k8s.io", "leases", "get", "rollout-operator"),
+    (NAMESPACE, "coordination.k8s.io", "leases", "update", "rollout-operator"),
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_leader_election_in_every_mode(charted: dict[str, Objects], mode: str) -> None:
+    """Only the Lease holder acts, HA or not: turning HA on with a plain `helm upgrade`
+    first scales the old ReplicaSet up, and those pods must not act next to the leader."""
+    (container,) = _one(charted[mode], "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert "--leader-elect" in container["args"]
+    assert not any(arg.startswith("--leader-election-") for arg in container["args"])
+    assert permissions(charted[mode]) >= LEASE_GRANTS
+
+
+def _without_ha(objects: Objects) -> Objects:
+    """`objects` minus what ha.enabled may add or change."""
+    out = []
+    for obj in copy.deepcopy(objects):
+        if obj["kind"] == "PodDisruptionBudget":
+            continue
+        if obj["kind"] == "Deployment":
+            for key in ("replicas", "strategy"):
+                obj["spec"].pop(key)
+            obj["spec"]["template"]["spec"].pop("affinity", None)
+        out.append(obj)
+    return out
+
+
+def test_ha_changes_only_replicas_strategy_pdb_and_affinity(charted: dict[str, Objects]) -> None:
+    """ha.enabled adds what two replicas need, nothing else (leader election is always on),
+    so turning it on or off is a plain `helm upgrade`."""
+    ha = charted["ha"]
+    assert _one(ha, "Deployment")["spec"]["replicas"] == 2
+    assert _of_kind(ha, "PodDisruptionBudget")
+    assert _without_ha(ha) == _without_ha(charted["default"])
 
 
 def test_image_defaults_to_the_app_version_and_takes_a_digest(helm: str) -> None:

@@ -8,6 +8,7 @@ operator's own, written separately) fails one test instead of all of them.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -402,17 +403,24 @@ def test_namespaced_watches_only_its_namespace(rendered: dict[str, list[dict[str
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_leader_election_only_in_ha(
+def test_leader_election_in_every_variant(
     rendered: dict[str, list[dict[str, Any]]], variant: str
 ) -> None:
+    """Only the Lease holder acts, in every install: whatever the Deployment runs (turning
+    HA on first scales the old ReplicaSet up), two operators never act at once."""
     docs = rendered[variant]
     deployment = _one(docs, "Deployment", "rollout-operator")
     args = _container(docs)["args"]
     assert not any(arg.startswith("--peering") for arg in args)
     assert not any("kopf" in doc["apiVersion"] for doc in docs)
+    assert "--leader-elect" in args
+    assert not any(arg.startswith("--leader-election-") for arg in args)  # the granted Lease
+    role = _one(docs, "Role", LEASE_ROLE)
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert _grants(role) == OWN_ROLES[LEASE_ROLE]
+    _one(docs, "RoleBinding", LEASE_ROLE)
     if variant.endswith("ha"):
         assert deployment["spec"]["replicas"] == 2
-        assert "--leader-elect" in args
         assert deployment["spec"]["strategy"] == {
             "type": "RollingUpdate",
             "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
@@ -421,10 +429,33 @@ def test_leader_election_only_in_ha(
         assert pdb["spec"]["minAvailable"] == 1
     else:
         assert deployment["spec"]["replicas"] == 1
-        assert "--leader-elect" not in args
         assert _of_kind(docs, "PodDisruptionBudget") == []
-        # Standalone: never two operators at once, not even during an update.
+        # One replica: an update stops the old pod before it starts the new one.
         assert deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+def _without_ha(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`docs` minus what components/ha may add or change."""
+    out = []
+    for doc in copy.deepcopy(docs):
+        if doc["kind"] == "PodDisruptionBudget":
+            continue
+        if doc["kind"] == "Deployment":
+            for key in ("replicas", "strategy"):
+                doc["spec"].pop(key)
+            doc["spec"]["template"]["spec"].pop("affinity", None)
+        out.append(doc)
+    return out
+
+
+def test_ha_adds_only_replicas_strategy_pdb_and_affinity(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """components/ha adds only what two replicas need: leader election is the base's."""
+    ha = rendered["ha"]
+    affinity = _one(ha, "Deployment", "rollout-operator")["spec"]["template"]["spec"]["affinity"]
+    assert list(affinity) == ["podAntiAffinity"]
+    assert _without_ha(ha) == _without_ha(rendered["default"])
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

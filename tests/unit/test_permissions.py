@@ -159,7 +159,8 @@ def test_leases_denied_means_acting_nowhere():
     assert plan.errors == (
         "--leader-elect is set but the operator may not update leases.coordination.k8s.io "
         "'rollout-operator' in namespace 'op': it could never become the leader, so it acts "
-        "nowhere (apply manifests/overlays/ha)",
+        "nowhere (every install of manifests/ and of the Helm chart grants this: apply it "
+        "again)",
     )
 
 

@@ -61,16 +61,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- toJson $watched -}}
 {{- end -}}
 
-{{/* Rules in the release namespace only (hash-key Secret, leader-election Lease): as a JSON
-     list, empty when neither secrets nor HA is on. */}}
+{{/* Rules in the release namespace only, as a JSON list: the leader-election Lease (every
+     install runs with --leader-elect, HA or not) and, with secrets, the hash-key Secret. */}}
 {{- define "rollout-operator.ownNamespaceRules" -}}
 {{- $rules := include "rollout-operator.rules" . | fromJson -}}
 {{- $own := list -}}
 {{- if .Values.secrets.enabled -}}
 {{- $own = concat $own $rules.ownNamespace.secrets -}}
 {{- end -}}
-{{- if .Values.ha.enabled -}}
 {{- $own = concat $own $rules.ownNamespace.leaderElection -}}
-{{- end -}}
 {{- toJson $own -}}
 {{- end -}}
