@@ -72,13 +72,14 @@ def ensure_binaries(root: Path) -> Path:
 class Cluster:
     """cluster.sh up/down with the bench cache root; kubectl bound to its kubeconfig."""
 
-    def __init__(self, root: Path, log_path: Path) -> None:
+    def __init__(self, root: Path, log_path: Path, ready_delay_ms: int = 1000) -> None:
         self.root = root
         self.bin_dir = ensure_binaries(root)
         self.log_path = log_path
         self.kubeconfig = root / "kubeconfig.yaml"
         self.nodes = 3
-        self.ready_delay_ms = int(os.environ.get("POD_READY_DELAY_MS") or 1000)
+        #: $POD_READY_DELAY_MS wins over the caller's default.
+        self.ready_delay_ms = int(os.environ.get("POD_READY_DELAY_MS") or ready_delay_ms)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}

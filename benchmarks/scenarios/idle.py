@@ -25,7 +25,7 @@ FIGURES = (
 
 
 def measure(bench: Bench, big: b.Big, tool: Operator | Reloader) -> tuple[b.Figures, list[Row]]:
-    b.settle(tool, len(big.managed.get(tool.label, [])))
+    b.settle(bench, tool, len(big.managed.get(tool.label, [])))
     before = bench.apiserver_requests()
     with sampling(tool) as samples:
         time.sleep(bench.sizes.idle_seconds)

@@ -49,7 +49,7 @@ def run(bench: Bench, result: ScenarioResult, big: b.Big) -> None:
     tool = bench.operator(
         "--restart-debounce", "0", name="profile", env=env, module=OPERATOR_MODULE
     )
-    b.settle(tool, len(big.managed[tool.label]))
+    b.settle(bench, tool, len(big.managed[tool.label]))
     assert tool.process is not None
     tool.process.send_signal(signal.SIGUSR1)
     wait_for(out.exists, timeout=300, interval=0.5, what="the profile dump")

@@ -71,11 +71,12 @@ def _operator_window(bench: Bench, operator: Operator, workloads: list[tuple[str
     bench.watch(o.deployments_path(), WORKLOADS, _both(rolled_out, patched))
     ready = ReadyTracker(o.rollout_ready, n)
     bench.watch(o.rollouts_path(), f"{o.BENCH_LABEL}=rollout", ready.on_event)
-    cpu0, t0 = operator.cpu_seconds(), time.monotonic()
-    created = bench.api.create_many(
-        [(o.rollouts_path(ns), o.rollout(ns, name, name, tag="v2")) for ns, name in workloads]
-    )
-    t_ready = ready.wait(1800, "Rollouts Ready")
+    with bench.cpu_profile(operator, "scale"):
+        cpu0, t0 = operator.cpu_seconds(), time.monotonic()
+        created = bench.api.create_many(
+            [(o.rollouts_path(ns), o.rollout(ns, name, name, tag="v2")) for ns, name in workloads]
+        )
+        t_ready = ready.wait(1800, "Rollouts Ready")
     window = Window(
         t0,
         max(t for t, _ in created),
@@ -124,10 +125,10 @@ def run(bench: Bench, result: ScenarioResult) -> Operator:
     bench.wait_deployments(n, WORKLOADS)
     ref = reference(bench, workloads)
     operator = bench.operator(name="scale")
-    operator.wait_idle(0)
+    operator.wait_idle(0, settle=bench.sizes.wait(1.0))
     m0, a0 = operator.samples(), bench.apiserver_requests()
     window = _operator_window(bench, operator, workloads)
-    operator.wait_idle(n, settle=2.0)
+    operator.wait_idle(n, settle=bench.sizes.wait(2.0))
     change = delta(bench.apiserver_requests(), a0)
     requests = operator_requests(m0, operator.samples())
     result.rows += _rows(n, window, ref, operator.memory()["VmHWM"])
