@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from tests.e2e.kube import CLUSTER_DIR, Kubectl, cache_bin_dir, cache_root
+from tests.e2e.operator_process import process_cpu_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SH = CLUSTER_DIR / "cluster.sh"
@@ -122,6 +123,18 @@ class Cluster:
             "crd/rollouts.rollout-operator.dev",
             check=True,
         )
+
+    def control_plane_cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each cluster process (apiserver, etcd, controllers, kwok),
+        from kwokctl's pid files; a process that is gone counts 0."""
+        found: dict[str, float] = {}
+        pids = self.root / "kwok" / "clusters" / "rollout-operator" / "pids"
+        for pid_file in sorted(pids.glob("*.pid")):
+            try:
+                found[pid_file.stem] = process_cpu_seconds(int(pid_file.read_text().strip()))
+            except (OSError, ValueError):
+                found[pid_file.stem] = 0.0
+        return found
 
     def down(self) -> None:
         self._script("down")

@@ -27,6 +27,10 @@ def _rows(report: dict[str, Any]) -> list[Row]:
     ]
     rows += [
         Row.single("RSS under the profiler", report["rss"], "bytes"),
+        Row.single("  of which heap (RssAnon)", report.get("rss_anon", 0), "bytes"),
+        Row.single(
+            "  of which mapped files: code, libraries (RssFile)", report.get("rss_file", 0), "bytes"
+        ),
         Row.single(
             "  traced Python allocations (tracemalloc)", report.get("traced_bytes", 0), "bytes"
         ),
