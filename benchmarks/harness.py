@@ -62,6 +62,8 @@ class Bench:
         self._runs = 0
         #: py-spy the operator during the windows scenarios mark with cpu_profile().
         self.pyspy = False
+        #: Extra flags for every operator process (--operator-args).
+        self.operator_args: tuple[str, ...] = ()
 
     @property
     def api(self) -> Api:
@@ -107,7 +109,7 @@ class Bench:
             self.cluster.kubeconfig,
             self.log_dir,
             self._name(name),
-            args=args,
+            args=(*args, *self.operator_args),
             env=env,
             module=module,
         )

@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{flag}", type=int, help=f"override the size {OVERRIDES[flag]}")
     parser.add_argument("--idle", type=float, help="idle window seconds")
     parser.add_argument(
+        "--operator-args",
+        default="",
+        help="extra flags for every operator process (e.g. '--workers 32'), to try settings",
+    )
+    parser.add_argument(
         "--pyspy",
         action="store_true",
         help="py-spy the operator during the scale window (pip install py-spy; a run of its own)",
@@ -118,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = metadata(sizes, args.quick, cluster, reloader)
     bench = Bench(cluster, sizes, log_dir, reloader)
     bench.pyspy = args.pyspy
+    bench.operator_args = tuple(args.operator_args.split())
+    if args.operator_args:
+        meta["config"]["operator_args"] = args.operator_args
     log(f"cluster cache root {cluster.root}; logs in {log_dir}; Reloader: {reloader}")
     started = time.monotonic()
     finished = _run_groups(bench, runner)
