@@ -114,7 +114,11 @@ class Cluster:
         """A new, empty cluster with `nodes` fake nodes, and the Rollout CRD."""
         self.nodes = nodes
         self._script("down")
-        self._script("up")
+        try:
+            self._script("up")
+        except subprocess.CalledProcessError:  # seen once on a loaded machine: nodes not Ready
+            self._script("down")
+            self._script("up")
         self.kubectl("apply", "--server-side", "-f", str(CRD), check=True)
         self.kubectl(
             "wait",
