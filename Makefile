@@ -106,9 +106,9 @@ bench: $(STAMP) cluster-binaries ## Benchmarks on a dedicated local cluster; rep
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 .PHONY: bench-quick
-bench-quick: $(STAMP) cluster-binaries ## Every benchmark, small and fast (CI smoke test)
+bench-quick: $(STAMP) cluster-binaries ## Every benchmark end to end, tiny and fast (< 3 min; CI smoke test)
 	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
 .PHONY: bench-reloader
-bench-reloader: ## Build Stakater Reloader from the Go module proxy (for RELOADER_BIN; not in make test)
+bench-reloader: ## Build Stakater Reloader (Go module proxy, or RELOADER_SRC=path) for RELOADER_BIN; not in make test
 	benchmarks/reloader/build.sh

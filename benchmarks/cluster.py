@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from tests.e2e.kube import CLUSTER_DIR, Kubectl, cache_bin_dir, cache_root
+from tests.e2e.operator_process import process_cpu_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SH = CLUSTER_DIR / "cluster.sh"
@@ -72,13 +73,14 @@ def ensure_binaries(root: Path) -> Path:
 class Cluster:
     """cluster.sh up/down with the bench cache root; kubectl bound to its kubeconfig."""
 
-    def __init__(self, root: Path, log_path: Path) -> None:
+    def __init__(self, root: Path, log_path: Path, ready_delay_ms: int = 1000) -> None:
         self.root = root
         self.bin_dir = ensure_binaries(root)
         self.log_path = log_path
         self.kubeconfig = root / "kubeconfig.yaml"
         self.nodes = 3
-        self.ready_delay_ms = int(os.environ.get("POD_READY_DELAY_MS") or 1000)
+        #: $POD_READY_DELAY_MS wins over the caller's default.
+        self.ready_delay_ms = int(os.environ.get("POD_READY_DELAY_MS") or ready_delay_ms)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
@@ -112,7 +114,11 @@ class Cluster:
         """A new, empty cluster with `nodes` fake nodes, and the Rollout CRD."""
         self.nodes = nodes
         self._script("down")
-        self._script("up")
+        try:
+            self._script("up")
+        except subprocess.CalledProcessError:  # seen once on a loaded machine: nodes not Ready
+            self._script("down")
+            self._script("up")
         self.kubectl("apply", "--server-side", "-f", str(CRD), check=True)
         self.kubectl(
             "wait",
@@ -121,6 +127,18 @@ class Cluster:
             "crd/rollouts.rollout-operator.dev",
             check=True,
         )
+
+    def control_plane_cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each cluster process (apiserver, etcd, controllers, kwok),
+        from kwokctl's pid files; a process that is gone counts 0."""
+        found: dict[str, float] = {}
+        pids = self.root / "kwok" / "clusters" / "rollout-operator" / "pids"
+        for pid_file in sorted(pids.glob("*.pid")):
+            try:
+                found[pid_file.stem] = process_cpu_seconds(int(pid_file.read_text().strip()))
+            except (OSError, ValueError):
+                found[pid_file.stem] = 0.0
+        return found
 
     def down(self) -> None:
         self._script("down")

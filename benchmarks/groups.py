@@ -13,6 +13,7 @@ from .scenarios import (
     burst,
     config_restart,
     edit_latency,
+    growth,
     ha,
     idle,
     in_group,
@@ -135,6 +136,7 @@ def _finish_side_by_side(bench: Bench, runner: Runner, big: b.Big, found: Found)
             results["start-edits"],
             figures["start-edits"],
             bench.sizes.edit_interval,
+            bench.sizes.grace,
         )
         ready = found.prime.get(OPERATOR, math.nan)
         results["start-edits"].rows.append(
@@ -167,4 +169,8 @@ def run_big(bench: Bench, runner: Runner) -> None:
             profile.run(bench, runner.results["profile"], big)
         bench.stop_tools()
     _others(bench, runner, big, found)
+    if runner.wanted("growth"):  # last: it doubles the cluster
+        with runner.scenario("growth"):
+            by_tool = growth.measure(bench, big)
+            growth.finish(runner.results["growth"], by_tool, big, bench.sizes.unmanaged)
     bench.close()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import cpuprofile
 from . import objects as o
 from .cluster import Cluster
 from .kapi import Api, Watch, WatchEvent
@@ -30,14 +32,20 @@ class Sizes:
     startup_reps: int
     big_replicas: int  # replicas of the status-write scenario
     edit_interval: float  # seconds between edits during a start
+    grace: float  # seconds after the last edit during a start before an edit counts as dropped
+    pace: float  # factor on the fixed waits (settle windows, pauses); quick runs shorten them
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(5, 20, 10, 200, 4096, 20, 20, 40, 10, 2, 10, 0.5)
+        return cls(3, 20, 10, 200, 4096, 10, 20, 40, 3, 1, 10, 0.3, 8, 0.25)
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(30, 1000, 10, 5000, 4096, 100, 1000, 5000, 60, 3, 100, 0.2)
+        return cls(30, 1000, 10, 5000, 4096, 100, 1000, 5000, 60, 3, 100, 0.2, 90, 1.0)
+
+    def wait(self, seconds: float) -> float:
+        """A fixed wait of the full run (a settle window, a pause), scaled by `pace`."""
+        return seconds * self.pace
 
 
 class Bench:
@@ -52,6 +60,10 @@ class Bench:
         self._watches: list[Watch] = []
         self._processes: list[Operator | Reloader] = []
         self._runs = 0
+        #: py-spy the operator during the windows scenarios mark with cpu_profile().
+        self.pyspy = False
+        #: Extra flags for every operator process (--operator-args).
+        self.operator_args: tuple[str, ...] = ()
 
     @property
     def api(self) -> Api:
@@ -97,7 +109,7 @@ class Bench:
             self.cluster.kubeconfig,
             self.log_dir,
             self._name(name),
-            args=args,
+            args=(*args, *self.operator_args),
             env=env,
             module=module,
         )
@@ -124,6 +136,12 @@ class Bench:
         self._processes.append(process)
         process.start(wait=wait, timeout=120)
         return process
+
+    def cpu_profile(self, tool: Operator | Reloader, name: str) -> AbstractContextManager[None]:
+        """py-spy record of `tool` over a block when --pyspy was given (logs: <name>.*)."""
+        if not self.pyspy:
+            return nullcontext()
+        return cpuprofile.recording(tool.pid, self.log_dir / f"{name}.pyspy.txt")
 
     def stop_tools(self) -> None:
         for process in self._processes:

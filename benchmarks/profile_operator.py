@@ -24,13 +24,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-CANDIDATES = ("yaml", "prometheus_client", "aiohttp", "urllib3", "kubernetes", "kopf")
+CANDIDATES = ("yaml", "prometheus_client", "aiohttp", "urllib3", "kubernetes")
+#: What the running operator imports: the command line, then kopf's wiring (launch.py
+#: imports kopf with the `kubernetes` package blocked).
+OPERATOR_MODULES = ("rollout_operator.cli", "rollout_operator.launch")
 STDLIB = sysconfig.get_paths()["stdlib"]
 
 
-def rss() -> int:
+def rss(key: str = "VmRSS") -> int:
+    """VmRSS (or RssAnon: heap; RssFile: mapped code and libraries) in bytes."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) * 1024
     return 0
 
@@ -38,8 +42,8 @@ def rss() -> int:
 def import_costs() -> list[tuple[str, int]]:
     """RSS added by each heavy package the operator imports, then by the operator itself."""
     probe = (
-        "import sys, rollout_operator.cli; "
-        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+        f"import sys, {', '.join(OPERATOR_MODULES)}; "
+        "print(' '.join(sorted({m.split('.')[0] for m, v in sys.modules.items() if v})))"
     )
     used = set(
         subprocess.run(
@@ -47,7 +51,7 @@ def import_costs() -> list[tuple[str, int]]:
         ).stdout.split()
     )
     costs = [("python interpreter", rss())]
-    for name in [*(c for c in CANDIDATES if c in used), "rollout_operator.cli"]:
+    for name in [*(c for c in CANDIDATES if c in used), *OPERATOR_MODULES]:
         before = rss()
         importlib.import_module(name)
         costs.append((name, rss() - before))
@@ -105,7 +109,14 @@ def objects() -> dict[str, Any]:
 
 
 def dump(_signum: int, _frame: FrameType | None) -> None:
-    report: dict[str, Any] = {"rss": rss(), "import_costs": COSTS, **traced(), **objects()}
+    report: dict[str, Any] = {
+        "rss": rss(),
+        "rss_anon": rss("RssAnon"),
+        "rss_file": rss("RssFile"),
+        "import_costs": COSTS,
+        **traced(),
+        **objects(),
+    }
     gc.collect()
     report["rss_after_gc"] = rss()
     ctypes.CDLL("libc.so.6").malloc_trim(0)

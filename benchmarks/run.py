@@ -25,6 +25,7 @@ from .runner import Runner, log
 from .scenarios import SCENARIOS
 from .targets import evaluate
 
+QUICK_READY_DELAY_MS = 200
 OVERRIDES = {
     "reps": "reps",
     "scale": "scale_rollouts",
@@ -50,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     for flag in ("reps", "scale", "unmanaged", "many", "burst", "managed"):
         parser.add_argument(f"--{flag}", type=int, help=f"override the size {OVERRIDES[flag]}")
     parser.add_argument("--idle", type=float, help="idle window seconds")
+    parser.add_argument(
+        "--operator-args",
+        default="",
+        help="extra flags for every operator process (e.g. '--workers 32'), to try settings",
+    )
+    parser.add_argument(
+        "--pyspy",
+        action="store_true",
+        help="py-spy the operator during the scale window (pip install py-spy; a run of its own)",
+    )
     return parser
 
 
@@ -105,10 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _interrupt)
     runner = Runner([x.strip() for x in args.only.split(",") if x.strip()])
-    cluster = Cluster(bench_cache_root(), log_dir / "cluster.log")
+    # Quick runs are smoke tests: pods get Ready sooner, so rollouts take less waiting.
+    ready_delay = QUICK_READY_DELAY_MS if args.quick else 1000
+    cluster = Cluster(bench_cache_root(), log_dir / "cluster.log", ready_delay)
     reloader = args.reloader.resolve() if args.reloader else None
     meta = metadata(sizes, args.quick, cluster, reloader)
     bench = Bench(cluster, sizes, log_dir, reloader)
+    bench.pyspy = args.pyspy
+    bench.operator_args = tuple(args.operator_args.split())
+    if args.operator_args:
+        meta["config"]["operator_args"] = args.operator_args
     log(f"cluster cache root {cluster.root}; logs in {log_dir}; Reloader: {reloader}")
     started = time.monotonic()
     finished = _run_groups(bench, runner)

@@ -67,6 +67,21 @@ def _side_by_side(t: Targets) -> None:
         lambda a: a == 0,
         lambda a: f"{a:.0f} dropped",
     )
+    t.add(
+        "no edit made during start-up restarted twice",
+        [t.ours("start-edits", "restarts beyond one")],
+        lambda a: a == 0,
+        lambda a: f"{a:.0f} duplicates",
+    )
+    t.add(
+        "RSS independent of cluster size (doubled: ≤ +10 %)",
+        [
+            t.ours("growth", "settled RSS, cluster as set up"),
+            t.ours("growth", "settled RSS, cluster doubled"),
+        ],
+        lambda a, b: b <= 1.1 * a,
+        lambda a, b: f"{fmt(a, 'bytes')} → {fmt(b, 'bytes')}",
+    )
     for key in ("median", "p90"):
         t.add(
             f"edit → restart {key} ≤ Reloader's (keep the lead)",

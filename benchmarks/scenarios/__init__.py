@@ -7,6 +7,7 @@ from . import (
     burst,
     config_restart,
     edit_latency,
+    growth,
     ha,
     idle,
     many_rollouts,
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "ha": ("big", ha.TITLE),
     "namespaced": ("big", namespaced.TITLE),
     "profile": ("big", profile.TITLE),
+    "growth": ("big", growth.TITLE),
 }
 
 

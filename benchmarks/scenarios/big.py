@@ -57,16 +57,17 @@ def start(
     return bench.reloader(*args, name=name or "reloader", wait=wait)
 
 
-def settle(tool: Operator | Reloader, rollouts: int) -> None:
+def settle(bench: Bench, tool: Operator | Reloader, rollouts: int) -> None:
     """Until the tool is done with its start: ours with its queue drained, then both until
     their CPU use stays under QUIET_CPU for QUIET_SECONDS (the initial lists digested)."""
     if isinstance(tool, Operator):
-        tool.wait_idle(rollouts, settle=2.0)
+        tool.wait_idle(rollouts, settle=bench.sizes.wait(2.0))
+    quiet = bench.sizes.wait(QUIET_SECONDS)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         cpu0 = tool.cpu_seconds()
-        time.sleep(QUIET_SECONDS)
-        if (tool.cpu_seconds() - cpu0) / QUIET_SECONDS < QUIET_CPU:
+        time.sleep(quiet)
+        if (tool.cpu_seconds() - cpu0) / quiet < QUIET_CPU:
             return
     raise TimeoutError(f"{tool.label} still busy after 600 s")
 
@@ -116,7 +117,7 @@ def setup(bench: Bench) -> Big:
 
 def _baseline(bench: Bench, big: Big) -> None:
     """Apiserver writes in a window without any tool (kwok heartbeats, leases...)."""
-    time.sleep(5)
+    time.sleep(bench.sizes.wait(5.0))
     before, t0 = bench.apiserver_requests(), time.monotonic()
     time.sleep(bench.sizes.idle_seconds)
     big.baseline_writes = apiserver_writes(delta(bench.apiserver_requests(), before))

@@ -38,7 +38,7 @@ def measure(bench: Bench, big: b.Big, label: str) -> tuple[b.Figures, list[Row]]
     tracker = ReadyTracker(o.restarted_since(gens), len(items))
     watch.on_event = tracker.on_event
     tool = b.start(bench, label, name="burst")
-    b.settle(tool, len(big.managed[label]) + len(items))
+    b.settle(bench, tool, len(big.managed[label]) + len(items))
     cpu0, t0 = tool.cpu_seconds(), time.monotonic()
     bench.api.patch_many(
         [

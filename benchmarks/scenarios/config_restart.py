@@ -92,7 +92,7 @@ def _series(
     rollouts.wait_object(NS, "target", o.rollout_ready, what="initial Rollout Ready")
     for name in ("target", "reference"):
         deployments.wait_object(NS, name, o.deployment_done)
-    operator.wait_idle(0)
+    operator.wait_idle(0, settle=bench.sizes.wait(1.0))
     before, samples = operator.samples(), []
     for rep in range(bench.sizes.reps + 1):  # rep 0 warms up
         latency = _operator_rep(bench, watches, f"{label} {rep} {uuid.uuid4()}")

@@ -68,7 +68,7 @@ def _replicas(bench: Bench, label: str, flags: list[str]) -> list[Operator | Rel
     # kopf peering hands over to the higher (random) priority: whichever leads in the end.
     wait_for(lambda: [r.is_leader() for r in replicas].count(True) == 1, timeout=120,
              interval=0.2, what=f"exactly one {label} leader")  # fmt: skip
-    time.sleep(5)  # a hand-over right after the second start shows only now
+    time.sleep(bench.sizes.wait(5.0))  # a hand-over right after the second start shows only now
     wait_for(lambda: [r.is_leader() for r in replicas].count(True) == 1, timeout=120,
              interval=0.2, what=f"exactly one {label} leader")  # fmt: skip
     return sorted(replicas, key=lambda r: not r.is_leader())
@@ -77,7 +77,7 @@ def _replicas(bench: Bench, label: str, flags: list[str]) -> list[Operator | Rel
 def measure(bench: Bench, big: b.Big, label: str, flags: list[str]) -> b.Figures:
     bench.namespaces(NS)
     leader, standby = _replicas(bench, label, flags)
-    b.settle(leader, len(big.managed[label]))
+    b.settle(bench, leader, len(big.managed[label]))
     with sampling(standby) as quiet, sampling(leader) as busy:
         time.sleep(bench.sizes.idle_seconds)
     figures = {

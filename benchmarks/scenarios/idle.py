@@ -4,8 +4,10 @@ from the apiserver's counters, next to the same window without any tool."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from pathlib import Path
 
 from ..harness import Bench
 from ..metrics import delta
@@ -18,14 +20,24 @@ TITLE = "Idle on the big setup: memory, CPU, writes"
 FIGURES = (
     ("rss", "idle RSS (median of 1 s samples)", "bytes"),
     ("peak", "peak RSS (VmHWM, start-up included)", "bytes"),
+    ("anon", "  of the idle RSS: heap (RssAnon)", "bytes"),
+    ("file", "  of the idle RSS: mapped code and libraries (RssFile)", "bytes"),
     ("cpu", "idle CPU (median of 1 s samples)", "%"),
     ("cpu_window", "idle CPU, whole window", "cpu-s"),
     ("writes", "writes/min on the tools' kinds while idle (apiserver)", "per-min"),
 )
 
 
+def rss_part(pid: int, key: str) -> float:
+    """RssAnon or RssFile of a process, in bytes (/proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return math.nan
+
+
 def measure(bench: Bench, big: b.Big, tool: Operator | Reloader) -> tuple[b.Figures, list[Row]]:
-    b.settle(tool, len(big.managed.get(tool.label, [])))
+    b.settle(bench, tool, len(big.managed.get(tool.label, [])))
     before = bench.apiserver_requests()
     with sampling(tool) as samples:
         time.sleep(bench.sizes.idle_seconds)
@@ -36,6 +48,8 @@ def measure(bench: Bench, big: b.Big, tool: Operator | Reloader) -> tuple[b.Figu
     figures = {
         "rss": statistics.median(rss),
         "peak": tool.memory()["VmHWM"],
+        "anon": rss_part(tool.pid, "RssAnon"),
+        "file": rss_part(tool.pid, "RssFile"),
         "cpu": statistics.median(cpu),
         "cpu_window": samples[-1][1] - samples[0][1],
         "writes": b.tool_writes(change) / minutes,

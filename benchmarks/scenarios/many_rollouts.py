@@ -34,14 +34,14 @@ def _adopt(bench: Bench, operator: Operator, workloads: list[tuple[str, str]]) -
     tracker = ReadyTracker(o.rollout_ready, total)
     watch = bench.watch(o.rollouts_path(), f"{o.BENCH_LABEL}=rollout", tracker.on_event)
     tracker.seed(watch)
-    operator.wait_idle(0)
+    operator.wait_idle(0, settle=bench.sizes.wait(1.0))
     before, cpu0, t0 = operator.samples(), operator.cpu_seconds(), time.monotonic()
     bench.api.create_many(
         [(o.rollouts_path(ns), o.rollout(ns, n, n, tag="v1")) for ns, n in workloads]
     )
     t_ready = tracker.wait(1800, "Rollouts Ready")
     cpu = operator.cpu_seconds() - cpu0
-    operator.wait_idle(total, settle=2.0)
+    operator.wait_idle(total, settle=bench.sizes.wait(2.0))
     watch.stop()
     requests = operator_requests(before, operator.samples())
     new = len(workloads)

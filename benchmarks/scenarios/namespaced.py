@@ -25,7 +25,7 @@ def measure(bench: Bench, big: b.Big, label: str) -> b.Figures:
     args = ("--namespace", ns) if label == OPERATOR else ("--namespaces", ns)
     tool = b.start(bench, label, *args, name="namespaced")
     mine = [item for item in big.managed[label] if item[0] == ns]
-    b.settle(tool, len(mine))
+    b.settle(bench, tool, len(mine))
     settled = time.monotonic() - tool.started_at  # includes the quiet 3 s
     with sampling(tool) as samples:
         time.sleep(bench.sizes.idle_seconds)

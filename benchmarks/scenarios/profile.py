@@ -27,6 +27,10 @@ def _rows(report: dict[str, Any]) -> list[Row]:
     ]
     rows += [
         Row.single("RSS under the profiler", report["rss"], "bytes"),
+        Row.single("  of which heap (RssAnon)", report.get("rss_anon", 0), "bytes"),
+        Row.single(
+            "  of which mapped files: code, libraries (RssFile)", report.get("rss_file", 0), "bytes"
+        ),
         Row.single(
             "  traced Python allocations (tracemalloc)", report.get("traced_bytes", 0), "bytes"
         ),
@@ -49,7 +53,7 @@ def run(bench: Bench, result: ScenarioResult, big: b.Big) -> None:
     tool = bench.operator(
         "--restart-debounce", "0", name="profile", env=env, module=OPERATOR_MODULE
     )
-    b.settle(tool, len(big.managed[tool.label]))
+    b.settle(bench, tool, len(big.managed[tool.label]))
     assert tool.process is not None
     tool.process.send_signal(signal.SIGUSR1)
     wait_for(out.exists, timeout=300, interval=0.5, what="the profile dump")

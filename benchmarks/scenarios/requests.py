@@ -20,14 +20,15 @@ def _rollout(
     bench: Bench, operator: Operator, watch: Watch, name: str, tag: str
 ) -> dict[str, float]:
     """One image change of Rollout `name` to Ready; the operator's requests meanwhile."""
-    operator.wait_idle(0, settle=1.0)
+    operator.wait_idle(0, settle=bench.sizes.wait(1.0))
     before = operator.samples()
     since = watch.mark()
     patch = {"spec": {"containers": [{"name": o.CONTAINER, "tag": tag}]}}
     gen = bench.api.patch(f"{o.rollouts_path(NS)}/{name}", patch)["metadata"]["generation"]
     ready = o.ready_at(gen)
     watch.wait(event(NS, name, ready), since, timeout=600, what=f"{name} Ready")
-    operator.wait_idle(0, settle=2.0)  # late writes (events, status) are counted too
+    # late writes (events, status) are counted too
+    operator.wait_idle(0, settle=bench.sizes.wait(2.0))
     return operator_requests(before, operator.samples(), codes=False)
 
 

@@ -32,6 +32,7 @@ class Window:
     t_rolled_out: float
     cpu: float
     per_rollout: list[float]
+    plane: dict[str, float]  # control-plane CPU seconds per process over the window
 
 
 def _image_is(tag: str, done: bool, expected: int) -> ReadyTracker:
@@ -49,8 +50,16 @@ def _both(first: ReadyTracker, second: ReadyTracker) -> Callable[[WatchEvent], N
     return on_event
 
 
-def reference(bench: Bench, workloads: list[tuple[str, str]]) -> tuple[float, float]:
-    """N direct PATCHes (8 threads) → all rolled out: (total seconds, sending seconds)."""
+def _plane(bench: Bench, before: dict[str, float]) -> dict[str, float]:
+    after = bench.cluster.control_plane_cpu()
+    return {name: after[name] - before.get(name, 0.0) for name in after}
+
+
+def reference(
+    bench: Bench, workloads: list[tuple[str, str]]
+) -> tuple[float, float, dict[str, float]]:
+    """N direct PATCHes (8 threads) → all rolled out: (total seconds, sending seconds,
+    control-plane CPU per process)."""
     tracker = _image_is("v1b", True, len(workloads))
     bench.watch(o.deployments_path(), WORKLOADS, tracker.on_event)
     patch = {
@@ -58,11 +67,12 @@ def reference(bench: Bench, workloads: list[tuple[str, str]]) -> tuple[float, fl
             "template": {"spec": {"containers": [{"name": o.CONTAINER, "image": o.image("v1b")}]}}
         }
     }
-    t0 = time.monotonic()
+    plane0, t0 = bench.cluster.control_plane_cpu(), time.monotonic()
     sent = max(
         bench.api.patch_many([(f"{o.deployments_path(ns)}/{n}", patch) for ns, n in workloads])
     )
-    return tracker.wait(1800, "Deployments rolled out (reference)") - t0, sent - t0
+    done = tracker.wait(1800, "Deployments rolled out (reference)") - t0
+    return done, sent - t0, _plane(bench, plane0)
 
 
 def _operator_window(bench: Bench, operator: Operator, workloads: list[tuple[str, str]]) -> Window:
@@ -71,11 +81,13 @@ def _operator_window(bench: Bench, operator: Operator, workloads: list[tuple[str
     bench.watch(o.deployments_path(), WORKLOADS, _both(rolled_out, patched))
     ready = ReadyTracker(o.rollout_ready, n)
     bench.watch(o.rollouts_path(), f"{o.BENCH_LABEL}=rollout", ready.on_event)
-    cpu0, t0 = operator.cpu_seconds(), time.monotonic()
-    created = bench.api.create_many(
-        [(o.rollouts_path(ns), o.rollout(ns, name, name, tag="v2")) for ns, name in workloads]
-    )
-    t_ready = ready.wait(1800, "Rollouts Ready")
+    plane0 = bench.cluster.control_plane_cpu()
+    with bench.cpu_profile(operator, "scale"):
+        cpu0, t0 = operator.cpu_seconds(), time.monotonic()
+        created = bench.api.create_many(
+            [(o.rollouts_path(ns), o.rollout(ns, name, name, tag="v2")) for ns, name in workloads]
+        )
+        t_ready = ready.wait(1800, "Rollouts Ready")
     window = Window(
         t0,
         max(t for t, _ in created),
@@ -84,6 +96,7 @@ def _operator_window(bench: Bench, operator: Operator, workloads: list[tuple[str
         rolled_out.wait(60, "rolled out"),
         operator.cpu_seconds() - cpu0,
         [],
+        _plane(bench, plane0),
     )
     window.per_rollout = [
         ready.first[(b["metadata"]["namespace"], b["metadata"]["name"])] - t for t, b in created
@@ -91,7 +104,28 @@ def _operator_window(bench: Bench, operator: Operator, workloads: list[tuple[str
     return window
 
 
-def _rows(n: int, w: Window, ref: tuple[float, float], peak: int) -> list[Row]:
+def _plane_rows(w: Window, ref_plane: dict[str, float], n: int) -> list[Row]:
+    """Control-plane CPU per change in each window: what the extra requests cost."""
+    rows = []
+    for label, plane in (("direct PATCHes", ref_plane), ("operator", w.plane)):
+        rows.append(
+            Row.single(
+                f"control plane CPU per change, {label} window: all",
+                sum(plane.values()) / n * 1000,
+                "ms CPU",
+                n,
+            )
+        )
+        rows += [
+            Row.single(
+                f"control plane CPU per change, {label} window: {name}", cpu / n * 1000, "ms CPU", n
+            )
+            for name, cpu in sorted(plane.items())
+        ]
+    return rows
+
+
+def _rows(n: int, w: Window, ref: tuple[float, float, dict[str, float]], peak: int) -> list[Row]:
     return [
         Row.single("operator: first Rollout create → all Rollouts Ready", w.t_ready - w.t0, "s", n),
         Row.single(f"reference: {n} direct PATCHes (8 threads) → all rolled out", ref[0], "s", n),
@@ -124,13 +158,14 @@ def run(bench: Bench, result: ScenarioResult) -> Operator:
     bench.wait_deployments(n, WORKLOADS)
     ref = reference(bench, workloads)
     operator = bench.operator(name="scale")
-    operator.wait_idle(0)
+    operator.wait_idle(0, settle=bench.sizes.wait(1.0))
     m0, a0 = operator.samples(), bench.apiserver_requests()
     window = _operator_window(bench, operator, workloads)
-    operator.wait_idle(n, settle=2.0)
+    operator.wait_idle(n, settle=bench.sizes.wait(2.0))
     change = delta(bench.apiserver_requests(), a0)
     requests = operator_requests(m0, operator.samples())
     result.rows += _rows(n, window, ref, operator.memory()["VmHWM"])
+    result.rows += _plane_rows(window, ref[2], n)
     result.rows += [
         Row.single(f"operator requests per Rollout: {k}", v / n, "count", n)
         for k, v in requests.items()

@@ -28,11 +28,11 @@ FIGURES = (
 def one_start(bench: Bench, operator: Operator, n: int, name: str) -> tuple[Operator, list[float]]:
     """Restart the operator; the FIGURES of that start, and the new process."""
     operator.stop()
-    time.sleep(1)
+    time.sleep(bench.sizes.wait(1.0))
     api0 = bench.apiserver_requests()
     operator = bench.operator(name=name)  # returns once /healthz answers
     t_health = time.monotonic()
-    t_confirmed = operator.wait_idle(n, settle=3.0)
+    t_confirmed = operator.wait_idle(n, settle=bench.sizes.wait(3.0))
     samples = operator.samples()
     change = delta(bench.apiserver_requests(), api0)
     requests = operator_requests({}, samples)
