@@ -236,3 +236,39 @@ def operator(operator_kubeconfig: Path) -> Iterator[OperatorProcess]:
         yield process
     finally:
         process.stop()
+
+
+def grant_leases(kubectl: Kubectl, namespace: str) -> None:
+    """What every install grants in the operator's namespace (the base's Lease Role), here in
+    `namespace` and for any Lease name: for tests that elect on Leases of their own."""
+    kubectl.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "leases"},
+            "rules": [
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "create", "update"],
+                }
+            ],
+        },
+        namespace,
+    )
+    kubectl.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "leases"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "leases"},
+            "subjects": [
+                {
+                    "kind": "ServiceAccount",
+                    "name": "rollout-operator",
+                    "namespace": "rollout-operator-system",
+                }
+            ],
+        },
+        namespace,
+    )

@@ -36,46 +36,9 @@ from .faults_fleet import (
     reported,
 )
 from .kube import Kubectl, wait_for
-from .operator_process import OperatorProcess
-
-SHIPPED_NAMESPACE = "rollout-operator-system"  # where the shipped ServiceAccount lives
+from .operator_process import OperatorProcess, grant_leases
 
 LEASE_DURATION = float(os.environ.get("E2E_FAULT_LEASE_DURATION") or 5)
-
-
-def grant_leases(kubectl: Kubectl, namespace: str) -> None:
-    """What manifests/overlays/ha grants in the operator's namespace, here in the test's."""
-    kubectl.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "leases"},
-            "rules": [
-                {
-                    "apiGroups": ["coordination.k8s.io"],
-                    "resources": ["leases"],
-                    "verbs": ["get", "create", "update"],
-                }
-            ],
-        },
-        namespace,
-    )
-    kubectl.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "leases"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "leases"},
-            "subjects": [
-                {
-                    "kind": "ServiceAccount",
-                    "name": "rollout-operator",
-                    "namespace": SHIPPED_NAMESPACE,
-                }
-            ],
-        },
-        namespace,
-    )
 
 
 def holder(kubectl: Kubectl, namespace: str, lease: str) -> str:

@@ -14,6 +14,7 @@ from .kube import Kubectl, make_deployment, wait_for
 from .operator_process import (
     LOG_DIR,
     OperatorProcess,
+    grant_leases,
     install,
     render_manifests,
     service_account_kubeconfig,
@@ -110,39 +111,7 @@ def test_two_replicas_with_leader_election_apply_each_change_once(
     apps_api: client.AppsV1Api, core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi,
 ):  # fmt: skip
     lease = f"e2e-ha-{secrets.token_hex(3)}"
-    # What every install grants in the operator's namespace (the base's Lease Role), here in
-    # the test's and for any Lease name.
-    kubectl.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "leases"},
-            "rules": [
-                {
-                    "apiGroups": ["coordination.k8s.io"],
-                    "resources": ["leases"],
-                    "verbs": ["get", "create", "update"],
-                }
-            ],
-        },
-        namespace,
-    )
-    kubectl.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "leases"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "leases"},
-            "subjects": [
-                {
-                    "kind": "ServiceAccount",
-                    "name": "rollout-operator",
-                    "namespace": SHIPPED_NAMESPACE,
-                }
-            ],
-        },
-        namespace,
-    )
+    grant_leases(kubectl, namespace)
     operator.stop()  # only the HA pair may act during this test
     args = ["--enable-secrets", "--leader-elect", "--leader-election-id", lease,
             "--leader-election-namespace", namespace, "--lease-duration", "5"]  # fmt: skip

@@ -7,6 +7,7 @@ import threading
 import pytest
 from kubernetes import client, watch
 
+from .faults import metric
 from .kube import Kubectl, all_pods_run, make_deployment, wait_for
 from .operator_process import OperatorProcess
 from .rollouts import (
@@ -159,6 +160,14 @@ def test_broken_image_fails_with_progress_deadline(
     result = kubectl("rollout", "status", "deployment/server", "-n", namespace, "--timeout=10s")
     assert result.returncode != 0
     assert "exceeded its progress deadline" in result.stderr
+    # The shipped RolloutFailed alert (monitoring/prometheusrule.yaml) selects
+    # rollout_operator_rollout_status{phase="Failed"} on the acting replica
+    # (rollout_operator_leader 1): both are 1 for this Rollout while it is Failed.
+    text = operator.metrics()
+    failed = {"namespace": namespace, "name": "server"}
+    assert metric(text, "rollout_operator_rollout_status", phase="Failed", **failed) == 1, text
+    assert metric(text, "rollout_operator_rollout_status", phase="Succeeded", **failed) == 0
+    assert metric(text, "rollout_operator_leader") == 1
 
     # Fixing the tag recovers: a new generation, judged afresh.
     kubectl.apply(
@@ -166,3 +175,6 @@ def test_broken_image_fails_with_progress_deadline(
     )
     rollout = wait_phase(custom_api, namespace, "server", "Succeeded", timeout=120)
     assert condition(rollout, "Ready")["status"] == "True"
+    text = operator.metrics()  # the alert resolves
+    assert metric(text, "rollout_operator_rollout_status", phase="Failed", **failed) == 0, text
+    assert metric(text, "rollout_operator_rollout_status", phase="Succeeded", **failed) == 1

@@ -27,7 +27,7 @@ import pytest
 
 from rollout_operator import controller as controller_module
 from rollout_operator import store as store_module
-from rollout_operator.api import ApiError
+from rollout_operator.api import Api, ApiError
 
 #: Called before a request is carried out: (verb, path, body); may raise or change objects.
 Hook = Callable[[str, str, Any], None]
@@ -321,27 +321,8 @@ class FakeApi:
             meta = {"resourceVersion": version, "continue": "" if last else f"page{number + 1}"}
             yield {"metadata": meta, "items": chunk}
 
-    async def list(
-        self,
-        path: str,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        metadata_only: bool = False,
-        limit: int = 500,
-    ) -> tuple[list[dict[str, Any]], str]:
-        items: list[dict[str, Any]] = []
-        version = ""
-        async for page in self.pages(
-            path,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            metadata_only=metadata_only,
-            limit=limit,
-        ):
-            items.extend(page["items"])
-            version = page["metadata"]["resourceVersion"]
-        return items, version
+    # The real method: it only pages through self.pages, which this fake serves.
+    list = Api.list
 
     def open_watches(self, collection: str | None = None) -> int:
         """How many watches (of `collection`, or of anything) are open now."""
