@@ -89,7 +89,7 @@ kind-up: ## Create a kind cluster instead (needs Docker; not available on the CI
 
 .PHONY: e2e
 e2e: $(STAMP) cluster-binaries ## End-to-end tests on the local cluster (or E2E_KUBECONFIG)
-	$(BIN)/pytest -q tests/e2e
+	$(BIN)/pytest -q --durations=15 tests/e2e
 
 .PHONY: test
 test: lint unit e2e ## Everything CI runs: lint, types, unit and e2e tests
