@@ -398,7 +398,7 @@ class ReadinessLog:
         return None
 
 
-def metric(text: str, name: str, **labels: str) -> float:
+def metric(text: str, name: str, /, **labels: str) -> float:
     """Sum of the samples of `name` whose labels include `labels` (0 when none)."""
     total = 0.0
     for line in text.splitlines():
