@@ -200,6 +200,15 @@ def _unobserved_foreign_change(
     )
 
 
+def _still_rolling(prev: Mapping[str, Any]) -> bool:
+    """Whether the revision in force was still rolling out at the last status write."""
+    current = prev.get("revision")
+    return any(
+        entry.get("revision") == current and entry.get("result") == Result.PROGRESSING.value
+        for entry in prev.get("history") or []
+    )
+
+
 def _rollback(prev: Mapping[str, Any], generation: int) -> Mapping[str, Any] | None:
     """The rollback in force for this generation (None when the spec rules)."""
     record: Mapping[str, Any] | None = prev.get("rollback") or None
@@ -443,8 +452,14 @@ def _judge_progress(d: _Draft) -> None:
 def _record_revision(d: _Draft) -> None:
     """A new revision when we start a rollout, someone else did, or we adopt the workload."""
     d.ours = d.plan.needs_write and not d.verdict.restoring
+    # Someone else started a rollout: the workload moves again after ours had ended. While
+    # our own rollback still rolls out, the phase is already RolledBack: its revision's
+    # result, not the phase, says whether our last rollout has ended.
     external = (
-        not d.plan.needs_write and d.phase is Phase.PROGRESSING and d.prev.get("phase") in _FINISHED
+        not d.plan.needs_write
+        and d.phase is Phase.PROGRESSING
+        and d.prev.get("phase") in _FINISHED
+        and not _still_rolling(d.prev)
     )
     # First sight, or a status written before revisions existed (an upgrade from 0.1.0).
     adopting = "startedAt" not in d.prev or "revision" not in d.prev

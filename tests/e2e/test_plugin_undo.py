@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from .kube import Kubectl, make_daemonset, make_deployment, make_statefulset
+from .kube import Kubectl, Observed, make_daemonset, make_deployment, make_statefulset, wait_for
 from .operator_process import OperatorProcess
 from .plugin_cli import (
     Plugin,
@@ -14,7 +14,7 @@ from .plugin_cli import (
     ready_rollout,
     template_image,
 )
-from .rollouts import get_rollout
+from .rollouts import get_rollout, wait_phase
 
 REPO = "registry.local:5000/team/app"
 MAKERS = {
@@ -94,3 +94,54 @@ def test_undo_refuses_what_history_does_not_have(
     assert "nothing to undo" in nothing.stderr
     after = get_rollout(custom_api, namespace, "app")
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+@pytest.mark.parametrize("kind", list(MAKERS))
+def test_rollback_on_failure_restores_the_last_good_images(
+    kind: str, operator: OperatorProcess, kubectl: Kubectl, namespace: str,
+    apps_api: client.AppsV1Api, core_api: client.CoreV1Api, custom_api: client.CustomObjectsApi,
+):  # fmt: skip
+    """spec.rollbackOnFailure on every kind: a release that fails its deadline is set back
+    to the last succeeded revision's images (phase RolledBack), and that rolls out."""
+    workload = MAKERS[kind]("app")
+    if kind == "Deployment":
+        workload["spec"]["progressDeadlineSeconds"] = 6
+    ready_rollout(
+        kubectl, custom_api, namespace, "app", workload,
+        containers=[{"name": "app", "tag": "v1"}], progress_deadline_seconds=6,
+    )  # fmt: skip
+    custom_api.patch_namespaced_custom_object(
+        "rollout-operator.dev", "v1alpha1", namespace, "rollouts", "app",
+        {"spec": {"rollbackOnFailure": True, "containers": [{"name": "app", "tag": "v2-broken"}]}},
+    )  # fmt: skip
+    rolled = wait_phase(custom_api, namespace, "app", "RolledBack", timeout=120)
+    assert "rolled back to revision" in rolled["status"]["message"], rolled["status"]
+    assert template_image(apps_api, kind, namespace, "app") == f"{REPO}:v1"
+    # The spec still says what was asked; only the workload went back.
+    assert rolled["spec"]["containers"] == [{"name": "app", "tag": "v2-broken"}]
+    if kind == "StatefulSet":
+        # Kubernetes' "forced rollback" (StatefulSet docs): a pod that never became Ready
+        # on the bad template is not replaced until it is deleted; the README says so.
+        for pod in core_api.list_namespaced_pod(namespace).items:
+            if pod.spec.containers[0].image.endswith(":v2-broken"):
+                core_api.delete_namespaced_pod(pod.metadata.name, namespace)
+    done = kubectl("rollout", "status", f"{kind.lower()}/app", "-n", namespace, "--timeout=120s")
+    assert done.returncode == 0, (done.stdout, done.stderr)
+
+    def rollback_entry() -> Observed:
+        entries = get_rollout(custom_api, namespace, "app")["status"].get("history") or []
+        last = entries[0] if entries else {}  # newest first
+        return Observed(
+            last.get("trigger") == "Rollback" and last.get("result") == "Succeeded", entries
+        )
+
+    wait_for(rollback_entry, timeout=60, what="the rollback revision Succeeded in the history")
+    final = get_rollout(custom_api, namespace, "app")
+    assert final["status"]["phase"] == "RolledBack"  # until the spec changes again
+    assert final["status"]["images"] == [{"container": "app", "image": f"{REPO}:v1"}]
+    # The rollback's own rollout is its revision, not "changed outside this Rollout".
+    assert [(e["revision"], e["trigger"]) for e in final["status"]["history"]] == [
+        (3, "Rollback"),
+        (2, "Image"),
+        (1, "Adopted"),
+    ]

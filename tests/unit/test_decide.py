@@ -365,11 +365,33 @@ def test_failed_rollout_rolls_back_once_to_the_last_success_when_asked():
     ]
     assert ("Warning", "RolledBack") in [(e.type, e.reason) for e in d.events]
     assert d.explain == {"server": "app:v2"}  # why it failed: the pods of the failed images
-    # the rollback rolls out; it never loops back to the failed images
-    back = observe(rollout(spec, status=d.status, generation=2), deployment("app:v1", generation=7))
+    # the rollback rolls out, as its own revision: no other revision starts meanwhile
+    rolling = d.status
+    for _ in range(2):
+        rolling = observe(
+            rollout(spec, status=rolling, generation=2),
+            deployment("app:v1", done=False, generation=7),
+        ).status
+        assert rolling["phase"] == "RolledBack"
+        assert [(e["revision"], e["trigger"], e["result"]) for e in rolling["history"][:2]] == [
+            (3, "Rollback", "Progressing"),
+            (2, "Image", "Failed"),
+        ]
+    # ... and ends; it never loops back to the failed images
+    back = observe(rollout(spec, status=rolling, generation=2), deployment("app:v1", generation=7))
     assert back.patch is None
     assert back.status["phase"] == "RolledBack"
     assert back.status["history"][0]["result"] == "Succeeded"
+    assert back.status["revision"] == 3
+    # a restart by someone else afterwards is a revision of its own again
+    outside = observe(
+        rollout(spec, status=back.status, generation=2),
+        deployment("app:v1", done=False, generation=8),
+    )
+    assert [(e["revision"], e["trigger"]) for e in outside.status["history"][:2]] == [
+        (4, "External"),
+        (3, "Rollback"),
+    ]
     # a new spec ends the rollback
     fixed = {**V3, "rollbackOnFailure": True}
     again = observe(
