@@ -398,21 +398,6 @@ class ReadinessLog:
         return None
 
 
-def metric(text: str, name: str, /, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels` (0 when none)."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name) or line.startswith("#"):
-            continue
-        sample, _, value = line.rpartition(" ")
-        metric_name, _, label_text = sample.partition("{")
-        if metric_name != name:
-            continue
-        if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
-            total += float(value)
-    return total
-
-
 # Fixtures ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def exclusive(operator: OperatorProcess) -> Iterator[None]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from .kube import Kubectl, wait_for
 
@@ -57,6 +58,19 @@ def process_memory(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             found[key] = int(value.split()[0]) * 1024
     return found
+
+
+def metric(text: str, name: str, /, **labels: str) -> float:
+    """Sum of the samples called `name` in a /metrics text whose labels include `labels`
+    (0 when none)."""
+    return float(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+    )
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:

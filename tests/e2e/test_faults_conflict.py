@@ -23,13 +23,13 @@ from .faults import (
     FaultReport,
     OperatorFactory,
     Row,
-    metric,
 )
 from .faults_fleet import (
     CONTAINER,
     IMAGE_REPO,
 )
 from .kube import Kubectl, make_deployment, wait_for
+from .operator_process import metric
 from .rollouts import condition, events_for, get_rollout, make_rollout
 
 FIGHTER = "e2e-fighter"

@@ -23,7 +23,6 @@ from .faults import (
     OperatorFactory,
     frozen,
     kill9,
-    metric,
     rounds,
     seconds,
     seeded_random,
@@ -36,7 +35,7 @@ from .faults_fleet import (
     reported,
 )
 from .kube import Kubectl, wait_for
-from .operator_process import OperatorProcess, grant_leases
+from .operator_process import OperatorProcess, grant_leases, metric
 
 LEASE_DURATION = float(os.environ.get("E2E_FAULT_LEASE_DURATION") or 5)
 

@@ -30,7 +30,6 @@ from .faults import (
     OperatorFactory,
     Row,
     frozen,
-    metric,
     rounds,
     seconds,
 )
@@ -40,7 +39,7 @@ from .faults_fleet import (
     RESTART_ANNOTATION,
 )
 from .kube import Kubectl, Observed, make_deployment, wait_for
-from .operator_process import OperatorProcess
+from .operator_process import OperatorProcess, metric
 from .rollouts import make_rollout
 
 WATCH_RESTARTS = "rollout_operator_watch_restarts_total"

@@ -14,7 +14,7 @@ from .plugin_cli import (
     ready_rollout,
     template_image,
 )
-from .rollouts import get_rollout, wait_phase
+from .rollouts import GROUP, PLURAL, VERSION, get_rollout, wait_phase
 
 REPO = "registry.local:5000/team/app"
 MAKERS = {
@@ -111,7 +111,7 @@ def test_rollback_on_failure_restores_the_last_good_images(
         containers=[{"name": "app", "tag": "v1"}], progress_deadline_seconds=6,
     )  # fmt: skip
     custom_api.patch_namespaced_custom_object(
-        "rollout-operator.dev", "v1alpha1", namespace, "rollouts", "app",
+        GROUP, VERSION, namespace, PLURAL, "app",
         {"spec": {"rollbackOnFailure": True, "containers": [{"name": "app", "tag": "v2-broken"}]}},
     )  # fmt: skip
     rolled = wait_phase(custom_api, namespace, "app", "RolledBack", timeout=120)

@@ -7,9 +7,8 @@ import threading
 import pytest
 from kubernetes import client, watch
 
-from .faults import metric
 from .kube import Kubectl, all_pods_run, make_deployment, wait_for
-from .operator_process import OperatorProcess
+from .operator_process import OperatorProcess, metric
 from .rollouts import (
     GROUP,
     PLURAL,
