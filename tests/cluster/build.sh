@@ -26,6 +26,14 @@ need() { # need DIR NAME...: true when any of the named binaries is missing from
   return 1
 }
 
+# .ci/run starts several builds at once (default, helm, compat); those that share a
+# binary (compat needs the default etcd and kwok) serialize on a lock named after it,
+# and the one that waited finds it built. Go's caches are safe for concurrent builds.
+locked() { # locked DIR NAME CMD...: run CMD holding DIR/.NAME.lock (errexit stays on in CMD)
+  local dir="$1" name="$2"; shift 2
+  (flock 9; "$@") 9>"$dir/.$name.lock"
+}
+
 build() { # build MODULE_DIR OUT_DIR LDFLAGS PACKAGE...
   local dir="$1" out="$2" ldflags="$3"; shift 3
   echo "building $* ..." >&2
@@ -46,7 +54,8 @@ kube_stamp() { # kube_stamp VERSION
   echo "$stamp"
 }
 
-build_etcd_kwok() {
+build_etcd_kwok() { locked "$bin" etcd-kwok build_etcd_kwok_unlocked; }
+build_etcd_kwok_unlocked() {
   if need "$bin" etcd; then
     build etcd "$bin" "" go.etcd.io/etcd/server/v3
     mv "$bin/server" "$bin/etcd"  # go names it after the module, minus /v3
@@ -58,12 +67,36 @@ build_etcd_kwok() {
   fi
 }
 
+build_control_plane() { # build_control_plane MODULE_DIR OUT_DIR VERSION
+  if need "$2" kube-apiserver kube-controller-manager kube-scheduler kubectl; then
+    build "$1" "$2" "$(kube_stamp "$3")" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  fi
+}
+
+# The real node (realnode.sh): a kubelet from the same module as the control
+# plane (a separate step: caches from before it existed only build this), and
+# the pod sandbox process.
+build_real_node_binaries() {
+  if need "$bin" kubelet; then
+    build kubernetes "$bin" "$(kube_stamp "$KUBE_VERSION")" k8s.io/kubernetes/cmd/kubelet
+  fi
+  if need "$bin" pause; then
+    build ../realnode/pause "$bin" "" rollout-operator.dev/tools/pause
+  fi
+}
+
+build_helm() {
+  if need "$bin" helm || [[ "$("$bin/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]]; then
+    build helm "$bin" "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" helm.sh/helm/v4/cmd/helm
+  fi
+}
+
 case "${1:-}" in
   "") ;;
   helm)
-    if need "$bin" helm || [[ "$("$bin/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]]; then
-      build helm "$bin" "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" helm.sh/helm/v4/cmd/helm
-    fi
+    locked "$bin" helm build_helm
     echo "$bin"
     exit 0
     ;;
@@ -77,11 +110,7 @@ case "${1:-}" in
     # etcd, kwok and kwokctl are the default ones: etcd hides behind the apiserver,
     # and kwok v0.8.0 supports Kubernetes down to 1.19 (its supported_releases.txt).
     for name in etcd kwok kwokctl; do ln -sfn "$bin/$name" "$compat/$name"; done
-    if need "$compat" kube-apiserver kube-controller-manager kube-scheduler kubectl; then
-      build "$module" "$compat" "$(kube_stamp "$COMPAT_KUBE_VERSION")" \
-        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-    fi
+    locked "$compat" kubernetes build_control_plane "$module" "$compat" "$COMPAT_KUBE_VERSION"
     echo "$compat"
     exit 0
     ;;
@@ -92,21 +121,7 @@ case "${1:-}" in
 esac
 
 build_etcd_kwok
-stamp="$(kube_stamp "$KUBE_VERSION")"
-if need "$bin" kube-apiserver kube-controller-manager kube-scheduler kubectl; then
-  build kubernetes "$bin" "$stamp" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-fi
-
-# The real node (realnode.sh): a kubelet from the same module as the control
-# plane (a separate step: caches from before it existed only build this), and
-# the pod sandbox process.
-if need "$bin" kubelet; then
-  build kubernetes "$bin" "$stamp" k8s.io/kubernetes/cmd/kubelet
-fi
-if need "$bin" pause; then
-  build ../realnode/pause "$bin" "" rollout-operator.dev/tools/pause
-fi
+locked "$bin" kubernetes build_control_plane kubernetes "$bin" "$KUBE_VERSION"
+locked "$bin" kubelet build_real_node_binaries
 
 echo "$bin"
