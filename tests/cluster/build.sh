@@ -40,7 +40,7 @@ build() { # build MODULE_DIR OUT_DIR LDFLAGS PACKAGE...
   local start=$SECONDS
   (cd "$here/tools/$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 \
     go build -trimpath -ldflags "-s -w $ldflags" -o "$out/" "$@")
-  echo "built in $((SECONDS - start))s" >&2
+  echo "built $* in $((SECONDS - start))s" >&2
 }
 
 # The version stamp of a Kubernetes build: `kubectl version` and /version show it.
@@ -67,23 +67,15 @@ build_etcd_kwok_unlocked() {
   fi
 }
 
-build_control_plane() { # build_control_plane MODULE_DIR OUT_DIR VERSION
-  if need "$2" kube-apiserver kube-controller-manager kube-scheduler kubectl; then
-    build "$1" "$2" "$(kube_stamp "$3")" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-  fi
-}
-
-# The real node (realnode.sh): a kubelet from the same module as the control
-# plane (a separate step: caches from before it existed only build this), and
-# the pod sandbox process.
-build_real_node_binaries() {
-  if need "$bin" kubelet; then
-    build kubernetes "$bin" "$(kube_stamp "$KUBE_VERSION")" k8s.io/kubernetes/cmd/kubelet
-  fi
-  if need "$bin" pause; then
-    build ../realnode/pause "$bin" "" rollout-operator.dev/tools/pause
+# One go build for every missing binary of k8s.io/kubernetes/cmd: they share most
+# packages, and their links run in parallel.
+build_kubernetes() { # build_kubernetes MODULE_DIR OUT_DIR VERSION NAME...
+  local module="$1" out="$2" version="$3" name packages=(); shift 3
+  for name in "$@"; do
+    if need "$out" "$name"; then packages+=("k8s.io/kubernetes/cmd/$name"); fi
+  done
+  if ((${#packages[@]})); then
+    build "$module" "$out" "$(kube_stamp "$version")" "${packages[@]}"
   fi
 }
 
@@ -110,7 +102,8 @@ case "${1:-}" in
     # etcd, kwok and kwokctl are the default ones: etcd hides behind the apiserver,
     # and kwok v0.8.0 supports Kubernetes down to 1.19 (its supported_releases.txt).
     for name in etcd kwok kwokctl; do ln -sfn "$bin/$name" "$compat/$name"; done
-    locked "$compat" kubernetes build_control_plane "$module" "$compat" "$COMPAT_KUBE_VERSION"
+    locked "$compat" kubernetes build_kubernetes "$module" "$compat" "$COMPAT_KUBE_VERSION" \
+      kube-apiserver kube-controller-manager kube-scheduler kubectl
     echo "$compat"
     exit 0
     ;;
@@ -120,8 +113,17 @@ case "${1:-}" in
     ;;
 esac
 
-build_etcd_kwok
-locked "$bin" kubernetes build_control_plane kubernetes "$bin" "$KUBE_VERSION"
-locked "$bin" kubelet build_real_node_binaries
+# etcd and kwok build next to Kubernetes: each go build leaves a CPU idle while it
+# downloads modules or links, and together they keep both busy.
+build_etcd_kwok &
+etcd_kwok=$!
+# The real node (realnode.sh) runs a kubelet from the same module as the control plane,
+# and the pod sandbox process.
+locked "$bin" kubernetes build_kubernetes kubernetes "$bin" "$KUBE_VERSION" \
+  kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet
+if need "$bin" pause; then
+  build ../realnode/pause "$bin" "" rollout-operator.dev/tools/pause
+fi
+wait "$etcd_kwok"
 
 echo "$bin"
