@@ -44,6 +44,7 @@ status=0
 E2E_KUBECONFIG="$(COMPAT=1 "$here/cluster.sh" kubeconfig)" \
   E2E_KUBECTL="$bin/kubectl" \
   E2E_KUBE_VERSION="$COMPAT_KUBE_VERSION" \
+  E2E_LOG_DIR="$repo/.venv/e2e-logs/compat" \
   "${PYTEST:-.venv/bin/pytest}" -q -m compat tests/e2e "$@" || status=$?
 phase "tests"
 if ((status != 0)); then exit "$status"; fi

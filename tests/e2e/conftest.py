@@ -11,6 +11,7 @@ Environment:
   E2E_ALLOW_ANY_CONTEXT=1  allow a current-context not made by our tooling
                            (the tests create and delete namespaces!)
   E2E_KEEP_CLUSTER=1       leave a cluster this session started running
+  E2E_LOG_DIR=path         where operator logs and reports go (default .venv/e2e-logs)
 """
 
 from __future__ import annotations

@@ -28,7 +28,10 @@ REPO = Path(__file__).resolve().parents[2]
 #: process (with the manifests' ServiceAccount token) instead of as a pod.
 NOT_APPLIED = {"Deployment", "Service", "PodDisruptionBudget"}
 
-LOG_DIR = Path(__file__).resolve().parents[2] / ".venv" / "e2e-logs"
+#: Operator logs, the operator's kubeconfig and reports: one directory per session, so
+#: that two sessions at once (CI runs `make test-compat` beside `make test`) never read
+#: each other's files.
+LOG_DIR = Path(os.environ.get("E2E_LOG_DIR") or REPO / ".venv" / "e2e-logs")
 
 
 def free_port() -> int:
