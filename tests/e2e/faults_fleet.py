@@ -160,12 +160,20 @@ class Verdict:
 
     lost: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
+    #: The Deployment rolled out and the Rollout says Succeeded and Ready for its current
+    #: generation: only then is there nothing left to happen. (Without it, a fleet whose
+    #: Deployments are still rolling out and whose Rollouts have no status yet looks right.)
+    settled: bool = False
     #: What was seen, for the failure message.
     seen: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.lost and not self.wrong
+
+    @property
+    def done(self) -> bool:
+        return self.ok and self.settled
 
 
 @dataclass
@@ -243,10 +251,13 @@ class Fleet:
         self.kubectl.apply({"apiVersion": "v1", "kind": "List", "items": items}, self.namespace)
 
     def adopted(self, timeout: float = 180) -> None:
-        """Every Rollout Succeeded on its unchanged Deployment: the baseline of round 1."""
+        """Every Rollout Succeeded on its unchanged Deployment: the baseline of round 1.
+
+        Requests made before the operator first saw a Rollout are its starting point, not
+        requests (adoption restarts nothing), so no request may come before this returns."""
         self.begin_round()
         _, verdicts = self.settle(timeout)
-        bad = {name: v for name, v in verdicts.items() if not v.ok}
+        bad = {name: v for name, v in verdicts.items() if not v.done}
         assert not bad, f"the fleet did not settle before any fault: {bad}"
         changed = {
             name: d.metadata.generation
@@ -372,6 +383,7 @@ class Fleet:
                 f"{status.get('phase')}/{status.get('reason')} (Ready={ready}, "
                 f"observedGeneration {status.get('observedGeneration')}) on a finished rollout"
             )
+        verdict.settled = complete and succeeded and ready
         if succeeded and images.get(CONTAINER) != template.image:
             verdict.wrong.append(f"status image {images.get(CONTAINER)}, runs {template.image}")
         trigger = status.get("restartTrigger") or None
@@ -380,7 +392,7 @@ class Fleet:
             verdict.wrong.append(
                 f"status restartTrigger {status.get('restartTrigger')!r}, template {restart!r}"
             )
-        if not verdict.ok:
+        if not verdict.done:
             verdict.seen = (
                 f"Rollout generation {rollout['metadata']['generation']} spec "
                 f"{json.dumps(rollout.get('spec'), sort_keys=True)}; status "
@@ -395,14 +407,15 @@ class Fleet:
         return {name: self.verdict(snap, t) for name, t in self.targets.items()}
 
     def settle(self, timeout: float = 180) -> tuple[float, dict[str, Verdict]]:
-        """Wait until every target is right (or the timeout); seconds taken and verdicts."""
+        """Wait until every target is right and settled (or the timeout); seconds taken
+        and verdicts."""
         start = time.monotonic()
         last: dict[str, Verdict] = {}
 
         def all_right() -> Observed:
             nonlocal last
             last = self.verdicts()
-            bad = {n: v for n, v in last.items() if not v.ok}
+            bad = {n: v for n, v in last.items() if not v.done}
             return Observed(not bad, bad)
 
         with contextlib.suppress(AssertionError):
@@ -421,6 +434,9 @@ class Fleet:
             if verdict.wrong:
                 score.wrong_status += 1
                 score.details.append(f"{name} wrong status: {verdict.wrong}")
+            elif not verdict.settled:
+                score.wrong_status += 1
+                score.details.append(f"{name} wrong status: not Succeeded and Ready at the end")
             if verdict.seen:
                 score.details.append(f"{name} seen: {verdict.seen}")
             generation = snap.deployments[name].metadata.generation

@@ -145,4 +145,4 @@ def test_kill_9_between_workload_patch_and_status_write_leaves_a_true_status(
         lift()
     operator.start()
     _, verdicts = fleet.settle(timeout=120)
-    assert verdicts[name].ok, verdicts[name]
+    assert verdicts[name].done, verdicts[name]
