@@ -434,7 +434,7 @@ class Fleet:
             if verdict.wrong:
                 score.wrong_status += 1
                 score.details.append(f"{name} wrong status: {verdict.wrong}")
-            elif not verdict.settled:
+            elif not verdict.lost and not verdict.settled:
                 score.wrong_status += 1
                 score.details.append(f"{name} wrong status: not Succeeded and Ready at the end")
             if verdict.seen:
