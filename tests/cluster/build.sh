@@ -54,8 +54,7 @@ kube_stamp() { # kube_stamp VERSION
   echo "$stamp"
 }
 
-build_etcd_kwok() { locked "$bin" etcd-kwok build_etcd_kwok_unlocked; }
-build_etcd_kwok_unlocked() {
+build_etcd_kwok() {
   if need "$bin" etcd; then
     build etcd "$bin" "" go.etcd.io/etcd/server/v3
     mv "$bin/server" "$bin/etcd"  # go names it after the module, minus /v3
@@ -98,7 +97,7 @@ case "${1:-}" in
       || { echo "build.sh: tools/$module/go.mod does not pin k8s.io/kubernetes $COMPAT_KUBE_VERSION (versions.env)" >&2; exit 1; }
     compat="$(bin_dir "$COMPAT_KUBE_VERSION")"
     mkdir -p "$compat"
-    build_etcd_kwok
+    locked "$bin" etcd-kwok build_etcd_kwok
     # etcd, kwok and kwokctl are the default ones: etcd hides behind the apiserver,
     # and kwok v0.8.0 supports Kubernetes down to 1.19 (its supported_releases.txt).
     for name in etcd kwok kwokctl; do ln -sfn "$bin/$name" "$compat/$name"; done
@@ -115,7 +114,7 @@ esac
 
 # etcd and kwok build next to Kubernetes: each go build leaves a CPU idle while it
 # downloads modules or links, and together they keep both busy.
-build_etcd_kwok &
+locked "$bin" etcd-kwok build_etcd_kwok &
 etcd_kwok=$!
 # The real node (realnode.sh) runs a kubelet from the same module as the control plane,
 # and the pod sandbox process.

@@ -168,12 +168,8 @@ class Verdict:
     seen: str = ""
 
     @property
-    def ok(self) -> bool:
-        return not self.lost and not self.wrong
-
-    @property
     def done(self) -> bool:
-        return self.ok and self.settled
+        return not self.lost and not self.wrong and self.settled
 
 
 @dataclass
